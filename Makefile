@@ -1,0 +1,52 @@
+# Single entry point: `make run` (the whole experiment on the embedded default) and `make test` (lint + tests).
+# Both create .venv on first use: torch==2.13.0 first (the CPU wheel), then the project with the tested pins.
+# Servers (`viz`, `ui`) run in their own process group (setsid) and the whole group is stopped on Ctrl-C / exit.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.rl-distill-installed
+ENV    ?= base
+PIPELINE ?= __default__
+HOST   := 127.0.0.1
+export KEDRO_DISABLE_TELEMETRY := true
+
+.PHONY: setup run smoke test test-fast lint viz viz-build ui bench clean-runs
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+run: $(STAMP)  ## the whole experiment (all pipelines but tuning) on the embedded default
+	$(BIN)/kedro run --env $(ENV) --pipelines $(PIPELINE)
+
+smoke: $(STAMP)  ## the same DAG on tiny settings (about two minutes)
+	$(BIN)/kedro run --env smoke
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+test: $(STAMP) lint  ## ruff + the whole test suite (unit, pipeline slices, the smoke end-to-end run)
+	$(BIN)/pytest -q
+
+test-fast: $(STAMP) lint  ## everything but `slow` tests
+	$(BIN)/pytest -q -m "not slow"
+
+viz: $(STAMP)  ## kedro-viz on http://127.0.0.1:4141 (Ctrl-C stops the server and its children)
+	@setsid $(BIN)/kedro viz run --host $(HOST) --port 4141 --no-browser & pgid=$$!; \
+	trap 'kill -- -$$pgid 2>/dev/null' INT TERM EXIT; wait $$pgid
+
+viz-build: $(STAMP)  ## static kedro-viz site in build/
+	$(BIN)/kedro viz build
+
+ui: $(STAMP)  ## MLflow UI on http://127.0.0.1:5000 against mlruns/ (Ctrl-C stops the server and its workers)
+	@MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false setsid $(BIN)/mlflow ui --host $(HOST) --port 5000 --workers 1 \
+	  --backend-store-uri sqlite:///mlruns/mlflow.db --default-artifact-root mlruns/artifacts & pgid=$$!; \
+	trap 'kill -- -$$pgid 2>/dev/null' INT TERM EXIT; wait $$pgid
+
+bench: $(STAMP)  ## print the benchmark ratios (kernels, curation, step)
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

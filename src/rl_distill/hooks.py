@@ -1,0 +1,55 @@
+"""Kedro hooks: validate parameters and the catalog before any node runs.
+
+Typed configs reject unknown keys and out-of-range values (see :mod:`rl_distill.parameters`); this hook runs those
+checks when the context is created so ``kedro run`` fails in a second, naming the key and the YAML file, instead of
+after an hour of training. It also checks that every dataset a pipeline reads from outside itself is declared in the
+catalog, naming the dataset and ``catalog.yml``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+from rl_distill.parameters import locate_key, validate_parameters
+from rl_distill.typed_config import ConfigError
+
+
+def _import_pipeline_packages() -> None:
+    """Importing every pipeline's ``nodes`` module registers its parameter blocks."""
+    import rl_distill.pipelines as pkg
+
+    for info in pkgutil.iter_modules(pkg.__path__):
+        importlib.import_module(f"{pkg.__name__}.{info.name}.nodes")
+
+
+class ConfigValidationHooks:
+    """Fail fast on misspelled parameter keys and on pipeline inputs missing from the catalog."""
+
+    def __init__(self) -> None:
+        self._conf_dirs: list[Path] = []
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        conf_source = Path(context.project_path) / "conf"
+        env = context.env or "local"
+        self._conf_dirs = [conf_source / "base", conf_source / env]
+        _import_pipeline_packages()
+        validate_parameters(context.params, lambda key: locate_key(self._conf_dirs, key))
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        missing = sorted(
+            name for name in pipeline.inputs()
+            if not name.startswith("params:") and name != "parameters" and name not in catalog
+        )
+        if missing:
+            catalogs = ", ".join(str(d / "catalog.yml") for d in self._conf_dirs) or "conf/base/catalog.yml"
+            raise ConfigError(
+                f"pipeline input(s) {missing} are not declared in the data catalog ({catalogs}). "
+                "Add an entry for each, or run the pipeline that produces them in the same `kedro run`."
+            )

@@ -1,0 +1,51 @@
+"""The schema of ``parameters*.yml``: which typed config validates each top-level parameter block.
+
+One job: map top-level parameter keys (``data_curation``, ``teacher``, ``distill``, ...) to the typed config
+(:mod:`rl_distill.typed_config`) that validates them, so a misspelled key fails when the Kedro context is created,
+before any node runs, with the key and the file it came from in the message. Pipeline packages register their blocks
+with ``@PARAMETER_BLOCKS.register("<top-level key>")`` on a function ``(block: dict, where: str) -> None`` that raises
+:class:`~rl_distill.typed_config.ConfigError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rl_distill.registry import Registry
+from rl_distill.typed_config import ConfigError, _suggest
+
+BlockValidator = Callable[[Mapping[str, Any], str], None]
+PARAMETER_BLOCKS: Registry[BlockValidator] = Registry("parameter block")
+
+
+def locate_key(conf_dirs: list[Path], key: str) -> str:
+    """Return ``conf/<env>/parameters_x.yml`` (the last env that sets top-level ``key``), or a generic hint."""
+    found = "conf/*/parameters*.yml"
+    for conf_dir in conf_dirs:
+        for path in sorted(conf_dir.glob("**/parameters*.yml")):
+            try:
+                data = yaml.safe_load(path.read_text()) or {}
+            except yaml.YAMLError:
+                continue
+            if isinstance(data, dict) and key in data:
+                found = str(path)
+    return found
+
+
+def validate_parameters(params: Mapping[str, Any], locate: Callable[[str], str]) -> None:
+    """Validate every top-level block of ``params``; unknown top-level keys fail too.
+
+    ``locate(key)`` returns the file a key came from, used in the error message.
+    """
+    valid = PARAMETER_BLOCKS.names()
+    for key, block in params.items():
+        if key not in PARAMETER_BLOCKS:
+            raise ConfigError(
+                f"{locate(key)}: unknown top-level parameter block '{key}'.{_suggest(key, valid)} "
+                f"Valid blocks: {', '.join(valid)}."
+            )
+        PARAMETER_BLOCKS.get(key)(block, f"{locate(key)}:{key}")

@@ -1,0 +1,17 @@
+"""Kedro project settings: hooks, config loader (OmegaConf) and the environment layout."""
+
+from kedro.config import OmegaConfigLoader
+
+from rl_distill.hooks import ConfigValidationHooks
+
+HOOKS = (ConfigValidationHooks(),)
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    "config_patterns": {
+        "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
+        "mlflow": ["mlflow*", "mlflow*/**"],
+    },
+}

@@ -1,0 +1,128 @@
+"""Nested MLflow runs per trained model, step metrics and artifacts.
+
+Every ``kedro run`` is one MLflow run opened by kedro-mlflow. Nodes that train a model open a nested run inside it
+with :func:`model_run` (named by method id, tagged ``method``/``alpha``/``seed``/``student``/``teacher``) and stream
+metrics through :meth:`RunLogger.log_metrics` with ``step=``. Outside a Kedro run (tests, notebooks) the same calls
+open a top-level run against whatever tracking URI is configured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import mlflow
+
+# MLflow rejects param values over this many characters.
+_MAX_PARAM_LEN = 6000
+
+
+def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Flatten a nested dict to ``{"a.b.c": "value"}`` as MLflow params want.
+
+    >>> flatten_params({"loss": {"alpha": 0.5, "name": "rlad"}, "seed": 1})
+    {'loss.alpha': '0.5', 'loss.name': 'rlad', 'seed': '1'}
+    """
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten_params(value, prefix=f"{name}."))
+        else:
+            out[name] = str(value)[:_MAX_PARAM_LEN]
+    return out
+
+
+def active_run_id() -> str | None:
+    run = mlflow.active_run()
+    return run.info.run_id if run else None
+
+
+class RunLogger:
+    """Logs into one MLflow run by id, so it also works from code that is not inside the run's context."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self._client = mlflow.MlflowClient()
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        """Log finite float metrics at ``step`` (non-finite values are logged as NaN by MLflow's rules)."""
+        clean = {k: float(v) for k, v in metrics.items() if v is not None}
+        if not clean:
+            return
+        now = int(time.time() * 1000)
+        self._client.log_batch(
+            self.run_id,
+            metrics=[mlflow.entities.Metric(k, v if math.isfinite(v) else float("nan"), now, int(step))
+                     for k, v in clean.items()],
+        )
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        flat = flatten_params(params)
+        items = list(flat.items())
+        for i in range(0, len(items), 100):  # MLflow batch limit
+            self._client.log_batch(self.run_id, params=[mlflow.entities.Param(k, v) for k, v in items[i:i + 100]])
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        for key, value in tags.items():
+            self._client.set_tag(self.run_id, key, str(value))
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        """Log a file, or every file of a directory, under ``artifact_path``."""
+        path = Path(path)
+        if path.is_dir():
+            self._client.log_artifacts(self.run_id, str(path), artifact_path)
+        else:
+            self._client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self._client.log_text(self.run_id, text, artifact_file)
+
+    def log_dict(self, data: Mapping[str, Any], artifact_file: str) -> None:
+        self._client.log_text(self.run_id, json.dumps(data, indent=2, default=str), artifact_file)
+
+    def log_figure(self, figure: Any, artifact_file: str) -> None:
+        self._client.log_figure(self.run_id, figure, artifact_file)
+
+    def log_table_csv(self, frame: Any, artifact_file: str) -> None:
+        """Log a polars/pandas frame as CSV."""
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / Path(artifact_file).name
+            if hasattr(frame, "write_csv"):
+                frame.write_csv(out)
+            else:
+                frame.to_csv(out, index=False)
+            parent = str(Path(artifact_file).parent)
+            self._client.log_artifact(self.run_id, str(out), None if parent == "." else parent)
+
+    def metric_history(self, key: str) -> list[tuple[int, float]]:
+        return [(m.step, m.value) for m in self._client.get_metric_history(self.run_id, key)]
+
+
+@contextlib.contextmanager
+def model_run(name: str, tags: Mapping[str, Any] | None = None,
+              params: Mapping[str, Any] | None = None) -> Iterator[RunLogger]:
+    """Open a run named ``name`` nested in the active run (kedro-mlflow's ``kedro run`` run) if there is one.
+
+    Tags ``method`` etc. and flattened ``params`` are logged on entry. The run ends FAILED if the body raises.
+    """
+    parent = mlflow.active_run()
+    run = mlflow.start_run(run_name=name, nested=parent is not None)
+    status = "FINISHED"
+    try:
+        logger = RunLogger(run.info.run_id)
+        logger.set_tags({"mlflow.runName": name, **(tags or {})})
+        if params:
+            logger.log_params(params)
+        yield logger
+    except BaseException:
+        status = "FAILED"
+        raise
+    finally:
+        mlflow.end_run(status=status)
