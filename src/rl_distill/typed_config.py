@@ -82,10 +82,10 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "config
     ...     lr: float = 1e-3
     >>> from_dict(C, {"lr": "2e-3"}).lr
     0.002
-    >>> from_dict(C, {"lrr": 1}, where="parameters_distill.yml:grpo")
+    >>> from_dict(C, {"lrr": 1}, where="parameters_distill.yml:grpo")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    rl_distill.typed_config.ConfigError: parameters_distill.yml:grpo: unknown key 'lrr'. Did you mean 'lr'? Valid keys: lr.
+    rl_distill.typed_config.ConfigError: parameters_distill.yml:grpo: unknown key 'lrr'. Did you mean 'lr'? ...
     """
     if data is None:
         data = {}

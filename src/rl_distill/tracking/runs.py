@@ -9,6 +9,7 @@ open a top-level run against whatever tracking URI is configured.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import tempfile
@@ -24,13 +25,15 @@ _MAX_PARAM_LEN = 6000
 
 
 def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """Flatten a nested dict to ``{"a.b.c": "value"}`` as MLflow params want.
+    """Flatten a nested dict (dataclass values included) to ``{"a.b.c": "value"}`` as MLflow params want.
 
     >>> flatten_params({"loss": {"alpha": 0.5, "name": "rlad"}, "seed": 1})
     {'loss.alpha': '0.5', 'loss.name': 'rlad', 'seed': '1'}
     """
     out: dict[str, str] = {}
     for key, value in params.items():
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            value = dataclasses.asdict(value)
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
             out.update(flatten_params(value, prefix=f"{name}."))
