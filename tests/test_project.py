@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-EXPECTED_PIPELINES = {"data_curation", "teacher", "teacher_scoring", "student_init", "distill", "offline_kd",
+EXPECTED_PIPELINES = {"data_curation", "teacher", "teacher_scoring", "student_init", "distill", "offline_kd", "rtap",
                       "grpo", "kl_kd", "rlad", "__default__"}
 
 

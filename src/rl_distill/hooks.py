@@ -9,6 +9,7 @@ catalog, naming the dataset and ``catalog.yml``.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ def _import_pipeline_packages() -> None:
     import rl_distill.pipelines as pkg
 
     for info in pkgutil.iter_modules(pkg.__path__):
-        importlib.import_module(f"{pkg.__name__}.{info.name}.nodes")
+        if info.ispkg and importlib.util.find_spec(f"{pkg.__name__}.{info.name}.nodes") is not None:
+            importlib.import_module(f"{pkg.__name__}.{info.name}.nodes")
 
 
 class ConfigValidationHooks:

@@ -10,15 +10,9 @@ EXCLUDED_FROM_DEFAULT = ("tuning",)
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """Register the project's pipelines.
-
-    ``find_pipelines`` discovers ``pipelines/<name>/pipeline.py::create_pipeline``; a pipeline package may also expose
-    ``create_pipelines() -> dict[str, Pipeline]`` to register several names (the distill methods).
-    """
+    """Register the project's pipelines: ``find_pipelines`` discovers every ``pipelines/<name>/`` package that
+    exports ``create_pipeline`` (with ``kedro run --pipelines X`` it loads only the packages asked for)."""
     pipelines = find_pipelines(raise_errors=True)
-    from rl_distill.pipelines import extra_pipelines
-
-    pipelines.update(extra_pipelines())
     pipelines["__default__"] = sum(
         (p for name, p in pipelines.items() if name not in EXCLUDED_FROM_DEFAULT and not name.startswith("_")),
         Pipeline([]),

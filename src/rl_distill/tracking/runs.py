@@ -129,3 +129,28 @@ def model_run(name: str, tags: Mapping[str, Any] | None = None,
         raise
     finally:
         mlflow.end_run(status=status)
+
+
+@contextlib.contextmanager
+def detached_run(name: str, tags: Mapping[str, Any] | None = None,
+                 params: Mapping[str, Any] | None = None) -> Iterator[RunLogger]:
+    """A run nested under the active run (if any) but not made active, so it can stay open beside another nested run
+    (e.g. R-TAP's confidence generator, trained inside the same call as the policy)."""
+    client = mlflow.MlflowClient()
+    parent = mlflow.active_run()
+    run_tags = {"mlflow.runName": name, **{k: str(v) for k, v in (tags or {}).items()}}
+    if parent is not None:
+        run_tags["mlflow.parentRunId"] = parent.info.run_id
+    experiment_id = parent.info.experiment_id if parent is not None else "0"
+    run = client.create_run(experiment_id, run_name=name, tags=run_tags)
+    logger = RunLogger(run.info.run_id)
+    status = "FINISHED"
+    try:
+        if params:
+            logger.log_params(params)
+        yield logger
+    except BaseException:
+        status = "FAILED"
+        raise
+    finally:
+        client.set_terminated(run.info.run_id, status=status)

@@ -1,0 +1,193 @@
+"""Typed, frozen training configs: every default of the training engine lives here, once.
+
+One job: validate a ``train`` parameter block at load. Build with
+``rl_distill.typed_config.from_dict(TrainConfig, params, where="parameters_distill.yml:rlad")``; an unknown key or a
+value out of range fails naming the key and the fix. The loss block is validated by building the loss
+(``build_policy_loss(name, config)``), so a typo inside a loss's own config fails here too, before any model is built.
+
+Mode: ``loss.name == "sft"`` trains by supervised fine-tuning on ``example.trace`` (+eos); any other loss trains by
+RL on the prompts (rollouts, outcome reward, group advantages).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from rl_distill.core.advantages import ADVANTAGE_ESTIMATORS
+from rl_distill.core.losses import build_policy_loss
+from rl_distill.rollout.base import RolloutConfig
+from rl_distill.tasks.rewards import OutcomeRewardConfig
+from rl_distill.typed_config import ConfigError, check_choice, check_range
+
+SFT_LOSS = "sft"
+DECAYS = ("cosine", "linear", "constant")
+PROMPT_SAMPLING = ("bucketed", "shuffle")
+MIXED_PRECISION = ("no", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """Which registered policy loss to use, and that loss's own config (validated by the loss)."""
+
+    name: str = "grpo"
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        build_policy_loss(self.name, self.config)  # unknown name or key -> error naming it
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """AdamW. Weight decay applies to matrices only (not to norms and biases)."""
+
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+
+    def __post_init__(self) -> None:
+        check_range("lr", self.lr, 0.0, lo_open=True)
+        check_range("weight_decay", self.weight_decay, 0.0)
+        check_range("eps", self.eps, 0.0, lo_open=True)
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError(f"betas={self.betas!r} must be two numbers in [0, 1), e.g. [0.9, 0.999].")
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Linear warmup over ``warmup_steps`` training steps, then decay to ``min_lr_ratio * lr`` at the last step."""
+
+    warmup_steps: int = 0
+    decay: str = "cosine"
+    min_lr_ratio: float = 0.1
+
+    def __post_init__(self) -> None:
+        check_range("warmup_steps", self.warmup_steps, 0)
+        check_choice("decay", self.decay, DECAYS)
+        check_range("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    """Checkpoint every ``every`` steps (and at the last step) under ``dir`` (default ``<output_dir>/checkpoints``),
+    keeping the newest ``keep_last``; ``resume`` restarts from the newest complete one."""
+
+    every: int = 50
+    keep_last: int = 2
+    resume: bool = True
+    dir: str | None = None
+
+    def __post_init__(self) -> None:
+        check_range("every", self.every, 1)
+        check_range("keep_last", self.keep_last, 1)
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """Validation accuracy every ``every`` steps (0: only at the end) on at most ``max_examples`` examples.
+
+    ``temperature = 0`` is greedy; ``max_new_tokens`` None uses the rollout's.
+    """
+
+    every: int = 50
+    max_examples: int | None = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_new_tokens: int | None = None
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        check_range("every", self.every, 0)
+        check_range("temperature", self.temperature, 0.0)
+        check_range("top_p", self.top_p, 0.0, 1.0, lo_open=True)
+        check_range("batch_size", self.batch_size, 1)
+        if self.max_examples is not None:
+            check_range("max_examples", self.max_examples, 1)
+        if self.max_new_tokens is not None:
+            check_range("max_new_tokens", self.max_new_tokens, 1)
+
+
+@dataclass(frozen=True)
+class EarlyStoppingConfig:
+    """Stop when validation accuracy has not improved by ``min_delta`` for ``patience`` validations (None: never)."""
+
+    patience: int | None = None
+    min_delta: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.patience is not None:
+            check_range("patience", self.patience, 1)
+        check_range("min_delta", self.min_delta, 0.0)
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    """SFT mode: ``batch_size`` traces per step; ``epochs`` (if set) replaces ``total_steps`` by
+    ``ceil(epochs * len(train_examples) / batch_size)``."""
+
+    batch_size: int = 32
+    epochs: float | None = None
+
+    def __post_init__(self) -> None:
+        check_range("batch_size", self.batch_size, 1)
+        if self.epochs is not None:
+            check_range("epochs", self.epochs, 0.0, lo_open=True)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run (any method). B = ``prompts_per_step`` (global, split over processes), G =
+    ``rollout.group_size``. Each step: rollout -> reward -> advantages -> teacher/reference scoring (once) -> ``mu``
+    epochs over the N = B*G rows in micro-batches of ``mini_batch_size`` rows, one optimizer update every
+    ``grad_accum_steps`` micro-batches. The learning-rate schedule advances once per training step.
+    """
+
+    seed: int = 0
+    total_steps: int = 100
+    prompts_per_step: int = 16
+    prompt_sampling: str = "bucketed"
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    loss: LossSpec = field(default_factory=LossSpec)
+    advantage: str = "grpo"
+    reward: OutcomeRewardConfig = field(default_factory=OutcomeRewardConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    mu: int = 1
+    mini_batch_size: int = 64
+    grad_accum_steps: int = 1
+    max_grad_norm: float | None = 1.0
+    log_every: int = 1
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    sft: SFTConfig = field(default_factory=SFTConfig)
+    max_nonfinite_steps: int = 3
+    logprob_chunk_size: int | None = None
+    mixed_precision: str = "no"
+
+    def __post_init__(self) -> None:
+        check_range("total_steps", self.total_steps, 1)
+        check_range("prompts_per_step", self.prompts_per_step, 1)
+        check_choice("prompt_sampling", self.prompt_sampling, PROMPT_SAMPLING)
+        check_choice("advantage", self.advantage, ADVANTAGE_ESTIMATORS.names())
+        for name in ("mu", "mini_batch_size", "grad_accum_steps", "log_every", "max_nonfinite_steps"):
+            check_range(name, getattr(self, name), 1)
+        if self.max_grad_norm is not None:
+            check_range("max_grad_norm", self.max_grad_norm, 0.0, lo_open=True)
+        if self.logprob_chunk_size is not None:
+            check_range("logprob_chunk_size", self.logprob_chunk_size, 1)
+        check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
+        if not self.is_sft and self.rollout.temperature == 0.0:
+            raise ConfigError("rollout.temperature=0 (greedy) gives G identical samples: RL needs temperature > 0.")
+
+    @property
+    def is_sft(self) -> bool:
+        return self.loss.name == SFT_LOSS
+
+    def steps_for(self, num_train_examples: int) -> int:
+        """Total training steps: ``total_steps``, or in SFT mode with ``sft.epochs`` set, the epochs' worth."""
+        if self.is_sft and self.sft.epochs is not None:
+            return max(1, math.ceil(self.sft.epochs * num_train_examples / self.sft.batch_size))
+        return self.total_steps

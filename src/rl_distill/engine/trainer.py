@@ -1,0 +1,257 @@
+"""The training loop: one ``train()`` for every method (grpo, kl_kd, rlad, sft, ...), through accelerate.
+
+One job: run steps until ``total_steps``: sample a batch (:mod:`~rl_distill.engine.sampler`), do one RL or SFT step
+(:mod:`~rl_distill.engine.rl_step`, :mod:`~rl_distill.engine.sft_step`), advance the LR schedule, log every
+``log_every`` steps through the injected ``log_fn``, validate every ``validation.every`` steps, checkpoint every
+``checkpoint.every`` steps, and write the final HF model to ``<output_dir>/final``. Methods differ only by the
+registered loss name. Restarting with the same ``output_dir`` resumes from the newest complete checkpoint.
+
+Scale-out is accelerate's: the same function runs under ``accelerate launch`` (DDP on CPU/GPU, FSDP, DeepSpeed);
+prompts are split across processes and metrics averaged over them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+from rl_distill.core.losses import build_policy_loss
+from rl_distill.engine.checkpointing import (
+    TrainerState,
+    gathered_state_dict,
+    restore_latest,
+    save_training_checkpoint,
+)
+from rl_distill.engine.config import TrainConfig
+from rl_distill.engine.metrics import MetricAccumulator, MetricHistory
+from rl_distill.engine.optim import build_optimizer
+from rl_distill.engine.rewards import RewardFn, outcome_reward_fn
+from rl_distill.engine.rl_step import RLParts, rl_step
+from rl_distill.engine.sampler import PromptSampler
+from rl_distill.engine.schedule import build_scheduler
+from rl_distill.engine.sft_step import sft_step
+from rl_distill.engine.update import Learner, UpdateSettings
+from rl_distill.engine.validation import evaluate_counts
+from rl_distill.models.checkpoint import atomic_dir, save_hf_dir
+from rl_distill.models.factory import check_model_vocab, check_shared_vocab
+from rl_distill.rollout.base import RolloutEngine, build_rollout_engine
+from rl_distill.tasks.base import Example, Task
+
+LogFn = Callable[[dict[str, float], int], None]
+
+
+class NonFiniteTrainingError(RuntimeError):
+    """Too many consecutive steps had non-finite loss or gradients; the run stopped without writing a checkpoint."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a run produced. ``history``: every logged metric as ``[(step, value), ...]``; ``summary``: last values."""
+
+    final_step: int
+    val_accuracy: float | None
+    final_model_dir: Path
+    history: dict[str, list[tuple[int, float]]]
+    summary: dict[str, float]
+    stopped_early: bool = False
+    nonfinite_skipped: int = 0
+    resumed_from: int | None = None
+
+
+def _freeze(model: torch.nn.Module | None, device: torch.device) -> torch.nn.Module | None:
+    if model is None:
+        return None
+    model.requires_grad_(False)
+    return model.eval().to(device)
+
+
+def _config_dict(config: TrainConfig) -> dict[str, Any]:
+    return json.loads(json.dumps(asdict(config), default=str))
+
+
+def _mean_over_processes(accelerator: Accelerator, logs: dict[str, float]) -> dict[str, float]:
+    if accelerator.num_processes == 1 or not logs:
+        return logs
+    keys = sorted(logs)
+    values = torch.tensor([logs[k] for k in keys], device=accelerator.device, dtype=torch.float64)
+    return dict(zip(keys, accelerator.reduce(values, reduction="mean").tolist()))
+
+
+class _Validator:
+    """Validation accuracy summed over processes (each process scores its own shard)."""
+
+    def __init__(self, accelerator: Accelerator, tokenizer: Any, task: Task, examples: list[Example],
+                 config: TrainConfig) -> None:
+        val = config.validation
+        limited = examples[: val.max_examples] if val.max_examples is not None else examples
+        # Equal shards: sharded models (FSDP, ZeRO-3) need every process to run the same number of generate calls.
+        limited = limited[: len(limited) - len(limited) % accelerator.num_processes]
+        self.difficulties = sorted({ex.difficulty for ex in limited})
+        self.shard = limited[accelerator.process_index::accelerator.num_processes]
+        self.rollout = replace(config.rollout, group_size=1, temperature=val.temperature, top_p=val.top_p,
+                               max_new_tokens=val.max_new_tokens or config.rollout.max_new_tokens)
+        self.accelerator, self.tokenizer, self.task, self.batch_size = accelerator, tokenizer, task, val.batch_size
+
+    def __call__(self, model: torch.nn.Module, engine: Any) -> dict[str, float]:
+        if not self.difficulties:
+            return {}
+        counts = evaluate_counts(model, self.tokenizer, self.task, self.shard, self.rollout,
+                                 batch_size=self.batch_size, engine=engine) if self.shard else {}
+        table = torch.tensor([counts.get(d, [0, 0, 0]) for d in self.difficulties], dtype=torch.float64,
+                             device=self.accelerator.device)  # [D, 3] correct, total, response tokens
+        if self.accelerator.num_processes > 1:
+            table = self.accelerator.reduce(table, reduction="sum")
+        correct, total, tokens = table.sum(dim=0).tolist()
+        out = {"val/accuracy": correct / max(total, 1.0), "val/response_len_mean": tokens / max(total, 1.0)}
+        if len(self.difficulties) > 1:
+            for d, row in zip(self.difficulties, table.tolist()):
+                out[f"val/accuracy/d{d}"] = row[0] / max(row[1], 1.0)
+        return out
+
+
+def _update_early_stopping(state: TrainerState, config: TrainConfig, accuracy: float) -> None:
+    stop = config.early_stopping
+    if state.best_val is None or accuracy > state.best_val + stop.min_delta:
+        state.best_val, state.vals_since_best = accuracy, 0
+    else:
+        state.vals_since_best += 1
+    if stop.patience is not None and state.vals_since_best >= stop.patience:
+        state.stopped_early = True
+
+
+def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples: list[Example],
+          val_examples: list[Example], config: TrainConfig, teacher: torch.nn.Module | None = None,
+          reference: torch.nn.Module | None = None, log_fn: LogFn | None = None, output_dir: Path,
+          reward_fn: RewardFn | None = None, progress: bool = True, teacher_tokenizer: Any = None,
+          rollout_engine: RolloutEngine | None = None) -> TrainResult:
+    """Train ``policy`` in place with the method named by ``config.loss.name``; see the module docstring.
+
+    ``teacher`` is needed by losses with ``needs_teacher`` (kl_kd, rlad); ``reference`` defaults to a frozen copy of
+    the initial policy when the loss needs one (``beta > 0``). ``teacher_tokenizer``, if given, must equal
+    ``tokenizer`` token for token. Raises :class:`NonFiniteTrainingError` after ``max_nonfinite_steps``
+    consecutive non-finite steps (the newest checkpoint stays the last good one).
+    ``rollout_engine``, if given, replaces the configured engine for training rollouts only (R-TAP's recursive
+    cycles); validation keeps sampling freely with the engine ``config.rollout`` names.
+    """
+    output_dir = Path(output_dir)
+    accelerator = Accelerator(mixed_precision=config.mixed_precision)
+    set_seed(config.seed)
+    loss_fn = build_policy_loss(config.loss.name, config.loss.config)
+    total = config.steps_for(len(train_examples))
+    if teacher_tokenizer is not None:
+        check_shared_vocab(teacher_tokenizer, tokenizer)
+    if teacher is not None:
+        check_model_vocab(teacher, tokenizer)
+    elif getattr(loss_fn, "needs_teacher", False):
+        raise ValueError(f"loss '{config.loss.name}' needs a teacher (it scores the student's tokens): pass teacher=")
+    if getattr(loss_fn, "needs_ref", False) and reference is None:
+        reference = copy.deepcopy(policy)  # the initial policy, taken before any resume overwrites the weights
+    teacher, reference = _freeze(teacher, accelerator.device), _freeze(reference, accelerator.device)
+
+    optimizer = build_optimizer(policy, config.optimizer)
+    scheduler = build_scheduler(optimizer, total, config.schedule)
+    model, optimizer = accelerator.prepare(policy, optimizer)
+    accelerator.register_for_checkpointing(scheduler)
+
+    ckpt_root = Path(config.checkpoint.dir) if config.checkpoint.dir else output_dir / "checkpoints"
+    config_dict = _config_dict(config)
+    state, resumed_from = TrainerState(config=config_dict), None
+    if config.checkpoint.resume:
+        restored = restore_latest(accelerator, ckpt_root, config_dict)
+        if restored is not None:
+            state, _ = restored
+            state.config, resumed_from = config_dict, state.step
+
+    batch_size = config.sft.batch_size if config.is_sft else config.prompts_per_step
+    sampler = PromptSampler(train_examples, batch_size, config.seed, config.prompt_sampling,
+                            accelerator.num_processes, accelerator.process_index)
+    learner = Learner(accelerator, model, optimizer, loss_fn)
+    settings = UpdateSettings(
+        mini_batch_size=config.mini_batch_size, grad_accum_steps=config.grad_accum_steps,
+        max_grad_norm=config.max_grad_norm, temperature=1.0 if config.is_sft else config.rollout.temperature,
+        chunk_size=config.logprob_chunk_size, vocab_size=len(tokenizer),
+    )
+    engine = build_rollout_engine(config.rollout)
+    parts = RLParts(tokenizer=tokenizer, engine=rollout_engine or engine, rollout=config.rollout,
+                    reward_fn=reward_fn or outcome_reward_fn(task, config.reward), advantage=config.advantage,
+                    teacher=teacher, reference=reference)
+    validate = _Validator(accelerator, tokenizer, task, val_examples, config)
+    metrics, history = MetricAccumulator(), MetricHistory(state.history)
+    mu = 1 if config.is_sft else config.mu
+
+    bar = tqdm(total=total, initial=state.step, disable=not (progress and accelerator.is_main_process),
+               desc=config.loss.name, dynamic_ncols=True)
+    try:
+        while state.step < total and not state.stopped_early:
+            t0 = time.perf_counter()
+            examples = sampler.batch(state.step)
+            frac = state.step / total
+            metrics.add("train/lr", scheduler.get_last_lr()[0])
+            if config.is_sft:
+                tokens, skipped = sft_step(learner, tokenizer, settings, examples, mu, frac, metrics)
+            else:
+                tokens, skipped = rl_step(learner, parts, settings, examples, mu, frac, metrics)
+            scheduler.step()
+            state.step += 1
+            step_s = time.perf_counter() - t0
+            metrics.add("time/step_s", step_s)
+            metrics.add("time/tokens_per_s", tokens / step_s)
+
+            if skipped:
+                state.nonfinite_total += 1
+                state.nonfinite_consecutive += 1
+            else:
+                state.nonfinite_consecutive = 0
+            if state.nonfinite_consecutive >= config.max_nonfinite_steps:
+                raise NonFiniteTrainingError(
+                    f"{state.nonfinite_consecutive} consecutive steps (up to step {state.step}) had non-finite loss "
+                    f"or gradients; stopping. No checkpoint was written for them: the newest checkpoint under "
+                    f"{ckpt_root} is the last good state. Lower the learning rate or check the rewards/loss config."
+                )
+
+            logs: dict[str, float] = {}
+            if state.step % config.log_every == 0 or state.step == total:
+                logs = _mean_over_processes(accelerator, metrics.flush())
+                logs["train/nonfinite_skipped"] = float(state.nonfinite_total)
+            val_every = config.validation.every
+            if (val_every and state.step % val_every == 0) or state.step == total:
+                val_logs = validate(accelerator.unwrap_model(model), engine)
+                if val_logs:
+                    state.val_accuracy = val_logs["val/accuracy"]
+                    _update_early_stopping(state, config, state.val_accuracy)
+                    logs.update(val_logs)
+            if logs:
+                history.record(logs, state.step)
+                state.history = history.to_json()
+                if log_fn is not None and accelerator.is_main_process:
+                    log_fn(logs, state.step)
+                bar.set_postfix({k.split("/")[-1]: f"{logs[k]:.3g}" for k in
+                                 ("rollout/reward_mean", "train/loss", "val/accuracy") if k in logs})
+            bar.update(1)
+            due = state.step % config.checkpoint.every == 0 or state.step == total or state.stopped_early
+            if due and state.nonfinite_consecutive == 0:  # never checkpoint inside a non-finite streak
+                save_training_checkpoint(accelerator, model, tokenizer, ckpt_root, state, config.checkpoint.keep_last)
+    finally:
+        bar.close()
+
+    final_dir = output_dir / "final"
+    full = gathered_state_dict(accelerator, model)
+    if accelerator.is_main_process:
+        with atomic_dir(final_dir, meta={"step": state.step}) as tmp:
+            save_hf_dir(accelerator.unwrap_model(model), tokenizer, tmp, full)
+    accelerator.wait_for_everyone()
+    return TrainResult(
+        final_step=state.step, val_accuracy=state.val_accuracy, final_model_dir=final_dir,
+        history=history.data, summary=history.last(), stopped_early=state.stopped_early,
+        nonfinite_skipped=state.nonfinite_total, resumed_from=resumed_from,
+    )

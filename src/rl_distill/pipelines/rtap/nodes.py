@@ -1,0 +1,74 @@
+"""R-TAP node: from the same ``student_init`` and RL prompts as the distillation methods, train the confidence
+generator (stage 1, its own nested MLflow run ``rtap_confidence``) and then the policy with recursive think-answer
+rollouts and R-TAP rewards (stage 2, nested run ``rtap``). See :mod:`rl_distill.rtap` (arXiv 2603.02099).
+
+The GRPO stage's training block is ``distill.common`` (same prompts, budget and seed as single-pass GRPO) with
+``rtap.train`` on top, so the report compares R-TAP and GRPO on equal terms.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+
+from rl_distill.models.factory import load_model_dir
+from rl_distill.parameters import PARAMETER_BLOCKS
+from rl_distill.pipelines.distill.nodes import deep_merge
+from rl_distill.pipelines.model_io import ModelDir
+from rl_distill.pipelines.training import (
+    RUN_FILE,
+    describe_model,
+    frame_fingerprint,
+    frame_to_examples,
+    model_fingerprint,
+    single_task,
+    work_dir,
+)
+from rl_distill.rtap import RTAPConfig, train_rtap
+from rl_distill.tracking import detached_run, model_run
+from rl_distill.typed_config import from_dict
+
+
+def rtap_config(common: Mapping[str, Any], block: Mapping[str, Any], where: str) -> RTAPConfig:
+    """``rtap`` block with its ``train`` laid over ``distill.common``."""
+    block = dict(block)
+    block["train"] = deep_merge(common, block.get("train", {}))
+    return from_dict(RTAPConfig, block, where=where)
+
+
+@PARAMETER_BLOCKS.register("rtap")
+def validate_rtap(block: Mapping[str, Any], where: str) -> None:
+    # distill.common is validated with the distill block; here the rtap keys themselves.
+    from_dict(RTAPConfig, {k: v for k, v in block.items() if k != "train"}, where=where)
+
+
+def train_rtap_student(student_init_model: ModelDir, rl_prompts: pl.DataFrame, val_examples: pl.DataFrame,
+                       tokenizer: Any, common: Mapping[str, Any], params: Mapping[str, Any]) -> ModelDir:
+    """Stage 1 + stage 2 from ``student_init``; returns the trained policy's HF directory."""
+    cfg = rtap_config(common, params, where="parameters_rtap.yml:rtap")
+    policy, _ = load_model_dir(student_init_model.path)
+    task = single_task(rl_prompts)
+    out = work_dir("rtap", cfg, model_fingerprint(student_init_model), frame_fingerprint(rl_prompts))
+    tags = {"method": "rtap", "seed": cfg.train.seed, "student": describe_model(policy, "student"),
+            "teacher": "none", "alpha": "n/a"}
+    with detached_run("rtap_confidence", tags={**tags, "method": "rtap_confidence"},
+                      params={"confidence": cfg.confidence, "cycles": cfg.cycles}) as conf_logger, \
+            model_run("rtap", tags=tags, params={"train": cfg.train, "cycles": cfg.cycles,
+                                                 "rewards": cfg.rewards}) as logger:
+        result = train_rtap(policy=policy, tokenizer=tokenizer, task=task,
+                            train_examples=frame_to_examples(rl_prompts), val_examples=frame_to_examples(val_examples),
+                            config=cfg, output_dir=out,
+                            log_fn=lambda m, s: logger.log_metrics(m, step=s),
+                            confidence_log_fn=lambda m, s: conf_logger.log_metrics(m, step=s))
+        conf_logger.log_artifact(result.confidence_dir, "confidence_generator")
+        final = ModelDir(result.train.final_model_dir).check()
+        (final.path / RUN_FILE).write_text(json.dumps({"run_id": logger.run_id}))
+        logger.log_artifact(final.path, "model")
+    # Done: a re-run trains again instead of silently reusing this result (see training.run_phases).
+    for leftover in ("checkpoints", "confidence_stage1"):
+        shutil.rmtree(out / leftover, ignore_errors=True)
+    return final

@@ -1,0 +1,208 @@
+"""The rollout interface: a typed config, a typed batch, and the engine base class every backend implements.
+
+One job: say what a rollout is. An engine takes B prompts and returns N = B*G sampled responses (G per prompt,
+grouped contiguously: rows g*G .. g*G+G-1 come from prompt g) as a :class:`RolloutBatch`. Backends (``hf``, ``vllm``)
+only implement :meth:`RolloutEngine.sample`; encoding the prompts, cutting responses at eos, masks, decoding and the
+old-policy log-probs (one no-grad forward pass of the trainer's policy, never the sampler's own numbers) are shared
+here, so every backend yields the same batch layout.
+Shapes: B prompts, G samples per prompt, N = B*G rows, P prompt columns (left padded), T response columns.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from rl_distill.models.scoring import sequence_logprobs
+from rl_distill.registry import Registry
+from rl_distill.typed_config import check_range, from_dict
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """Engines without options of their own."""
+
+
+@dataclass(frozen=True)
+class RolloutConfig:
+    """Sampling settings. ``temperature = 0`` means greedy decoding (validation only; RL needs samples).
+
+    ``generation_batch_size`` / ``logprob_batch_size`` bound memory (rows per ``generate`` call / per scoring
+    forward; None = all rows at once). ``engine_options`` go to the engine's own options dataclass.
+    """
+
+    engine: str = "hf"
+    group_size: int = 8
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 128
+    generation_batch_size: int | None = None
+    logprob_batch_size: int | None = None
+    engine_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        engine_cls = ROLLOUT_ENGINES.get(self.engine)  # unknown -> error listing the engines
+        check_range("group_size", self.group_size, 1)
+        check_range("temperature", self.temperature, 0.0)
+        check_range("top_p", self.top_p, 0.0, 1.0, lo_open=True)
+        check_range("max_new_tokens", self.max_new_tokens, 1)
+        for name in ("generation_batch_size", "logprob_batch_size"):
+            value = getattr(self, name)
+            if value is not None:
+                check_range(name, value, 1)
+        from_dict(engine_cls.Options, self.engine_options, where=f"rollout.engine_options ({self.engine})")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+@dataclass(frozen=True)
+class RolloutBatch:
+    """N sampled responses with everything the update needs.
+
+    Attributes:
+        prompt_ids: [N, P] left-padded prompt ids (bos first where the tokenizer adds one).
+        prompt_mask: [N, P] 1 on real prompt tokens.
+        response_ids: [N, T] sampled ids, right padded with pad id after eos.
+        response_mask: [N, T] 1 on response tokens up to and including the first eos.
+        old_logprobs: [N, T] fp32 log pi_old of each response token (0 where masked), from a no-grad forward pass.
+        prompt_index: [N] index (into the B prompts) that each row was sampled from.
+        texts: N decoded responses (pad/bos/eos removed, tags kept).
+    """
+
+    prompt_ids: Tensor
+    prompt_mask: Tensor
+    response_ids: Tensor
+    response_mask: Tensor
+    old_logprobs: Tensor
+    prompt_index: Tensor
+    texts: list[str]
+
+    @property
+    def input_ids(self) -> Tensor:
+        """[N, P + T] prompt and response side by side (the layout the scorer expects)."""
+        return torch.cat([self.prompt_ids, self.response_ids], dim=1)
+
+    @property
+    def attention_mask(self) -> Tensor:
+        """[N, P + T]"""
+        return torch.cat([self.prompt_mask, self.response_mask.to(self.prompt_mask.dtype)], dim=1)
+
+    @property
+    def response_start(self) -> int:
+        return self.prompt_ids.shape[1]
+
+    @property
+    def response_lengths(self) -> Tensor:
+        """[N] number of response tokens (eos included)."""
+        return self.response_mask.sum(dim=1)
+
+    def num_tokens(self) -> int:
+        """Real tokens in the batch (prompts + responses): the unit of tokens/s."""
+        return int(self.prompt_mask.sum().item() + self.response_mask.sum().item())
+
+
+def encode_prompts(tokenizer: Any, prompts: list[str]) -> tuple[Tensor, Tensor]:
+    """[B, P] left-padded ids and mask for ``prompts`` (the tokenizer adds its bos)."""
+    enc = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left")
+    return enc["input_ids"], enc["attention_mask"]
+
+
+def response_mask_from_ids(response_ids: Tensor, eos_token_id: int) -> Tensor:
+    """[N, T] 1 up to and including the first eos of each row; rows without eos are all 1 (truncated)."""
+    is_eos = (response_ids == eos_token_id).long()
+    eos_before = is_eos.cumsum(dim=1) - is_eos  # eos strictly before position t
+    return (eos_before == 0).long()
+
+
+def decode_responses(tokenizer: Any, response_ids: Tensor, response_mask: Tensor) -> list[str]:
+    """Decode each response without pad/bos/eos (tags and other specials kept)."""
+    drop = {tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id} - {None}
+    texts = []
+    for ids, mask in zip(response_ids.tolist(), response_mask.tolist()):
+        kept = [i for i, m in zip(ids, mask) if m and i not in drop]
+        texts.append(tokenizer.decode(kept, skip_special_tokens=False, clean_up_tokenization_spaces=False))
+    return texts
+
+
+def finish_rollout(model: torch.nn.Module, tokenizer: Any, prompt_ids: Tensor, prompt_mask: Tensor,
+                   response_ids: Tensor, prompt_index: Tensor, cfg: RolloutConfig,
+                   with_logprobs: bool = True) -> RolloutBatch:
+    """Masks, trimmed width, decoded texts and old log-probs for sampled ``response_ids`` [N, T'] (on any device).
+
+    ``with_logprobs=False`` skips the scoring forward pass (evaluation) and leaves ``old_logprobs`` at zero.
+    """
+    device = prompt_ids.device
+    response_ids = response_ids.to(device)
+    if tokenizer.eos_token_id is None:
+        raise ValueError("the tokenizer has no eos token: responses cannot be cut")
+    mask = response_mask_from_ids(response_ids, tokenizer.eos_token_id)
+    width = max(1, int(mask.sum(dim=1).max().item()))
+    response_ids, mask = response_ids[:, :width], mask[:, :width]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    response_ids = response_ids.masked_fill(mask == 0, pad)
+    input_ids = torch.cat([prompt_ids, response_ids], dim=1)
+    attention = torch.cat([prompt_mask, mask.to(prompt_mask.dtype)], dim=1)
+    old = torch.zeros(mask.shape, dtype=torch.float32, device=device)
+    if with_logprobs:
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            old = sequence_logprobs(model, input_ids, attention, prompt_ids.shape[1], response_mask=mask,
+                                    temperature=cfg.temperature or 1.0, micro_batch_size=cfg.logprob_batch_size)
+        model.train(was_training)
+    return RolloutBatch(
+        prompt_ids=prompt_ids, prompt_mask=prompt_mask, response_ids=response_ids, response_mask=mask,
+        old_logprobs=old * mask, prompt_index=prompt_index.to(device),
+        texts=decode_responses(tokenizer, response_ids, mask),
+    )
+
+
+class RolloutEngine(ABC):
+    """A sampling backend. Subclasses set ``Options`` (their frozen options dataclass) and implement ``sample``."""
+
+    Options: ClassVar[type] = NoOptions
+
+    def __init__(self, options: Any = None) -> None:
+        self.options = options if options is not None else self.Options()
+
+    def sync_weights(self, model: torch.nn.Module) -> None:  # noqa: B027 - optional hook, no-op by default
+        """Make the sampler use ``model``'s current weights (no-op for engines that sample with ``model`` itself)."""
+
+    @abstractmethod
+    def sample(self, model: torch.nn.Module, tokenizer: Any, prompt_ids: Tensor, prompt_mask: Tensor,
+               cfg: RolloutConfig) -> Tensor:
+        """[N, T'] response ids for the already repeated [N, P] prompts (pad id after eos)."""
+
+    def generate(self, model: torch.nn.Module, tokenizer: Any, prompts: list[str], cfg: RolloutConfig,
+                 with_logprobs: bool = True) -> RolloutBatch:
+        """Sample ``cfg.group_size`` responses for each of the B ``prompts``; returns N = B*G rows.
+
+        ``with_logprobs=False`` (evaluation) skips the old-policy scoring pass.
+        """
+        if not prompts:
+            raise ValueError("generate() needs at least one prompt")
+        device = next(model.parameters()).device
+        ids, mask = encode_prompts(tokenizer, prompts)
+        group = cfg.group_size
+        prompt_index = torch.arange(len(prompts)).repeat_interleave(group)  # [N]
+        ids, mask = ids.repeat_interleave(group, dim=0).to(device), mask.repeat_interleave(group, dim=0).to(device)
+        self.sync_weights(model)
+        response_ids = self.sample(model, tokenizer, ids, mask, cfg)
+        return finish_rollout(model, tokenizer, ids, mask, response_ids, prompt_index, cfg, with_logprobs)
+
+
+ROLLOUT_ENGINES: Registry[type[RolloutEngine]] = Registry("rollout engine")
+
+
+def build_rollout_engine(cfg: RolloutConfig) -> RolloutEngine:
+    """The engine named by ``cfg.engine`` with its validated ``engine_options``."""
+    engine_cls = ROLLOUT_ENGINES.get(cfg.engine)
+    options = from_dict(engine_cls.Options, cfg.engine_options, where=f"rollout.engine_options ({cfg.engine})")
+    return engine_cls(options)
+

@@ -1,0 +1,97 @@
+"""Typed, frozen config of an R-TAP run: recursive cycles, confidence generator, rewards and the GRPO stage.
+
+One job: every R-TAP default, once, validated at load (``from_dict(RTAPConfig, params, where=...)``).
+Paper values (R-TAP, arXiv 2603.02099, Sec. 4 implementation details; method.md section 5) and how they are scaled
+for the embedded 2-core CPU default:
+
+| knob | paper | default here | why |
+|---|---|---|---|
+| cycles per trajectory T | 4 | ``cycles.max_cycles = 4`` | same |
+| group size G | 12 | ``train.rollout.group_size = 8`` | ~8 rows per prompt is where the CPU step stays ~seconds |
+| clip eps | 0.2 | ``eps_low = eps_high = 0.2`` | same (no clip-higher) |
+| KL beta | 0.04 | ``beta = 0.04`` | same (one reference forward per step) |
+| inner updates mu | 12 | ``train.mu = 2`` | each epoch over N rows is a full forward+backward; 12 is 6x the step cost |
+| tau | 0.55 | ``rewards.tau = 0.55`` | same |
+| C_phi samples / question | 128 | ``confidence.samples_per_question = 16`` | 256 questions x 16 = 4k cycles |
+| C_phi lr | 1e-5 -> 1e-6 | ``1e-3 -> 1e-4`` | ~1M-parameter body; the paper's lr is for a multi-billion one |
+
+``mu`` and the C_phi update count are tied by default (``confidence.update_steps = None`` -> ``train.mu``),
+following Algorithm 1 where both are updated each RL step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rl_distill.engine.config import LossSpec, TrainConfig
+from rl_distill.rollout.base import RolloutConfig
+from rl_distill.rtap.rewards import RTAPRewardConfig
+from rl_distill.rtap.stage1 import ConfidenceConfig
+from rl_distill.typed_config import ConfigError, check_range
+
+RTAP_LOSS = "grpo"
+
+
+def _rtap_train_defaults() -> TrainConfig:
+    """GRPO stage defaults (see the module table); ``rollout.max_new_tokens`` is the per-cycle token cap."""
+    return TrainConfig(
+        total_steps=60,
+        prompts_per_step=8,
+        rollout=RolloutConfig(group_size=8, temperature=1.0, max_new_tokens=160),
+        loss=LossSpec(name=RTAP_LOSS, config={"eps_low": 0.2, "eps_high": 0.2, "beta": 0.04}),
+        mu=2,
+    )
+
+
+@dataclass(frozen=True)
+class CycleConfig:
+    """Recursive rollout shape: up to ``max_cycles`` cycles (paper T = 4) of at most ``train.rollout.max_new_tokens``
+    tokens each; see :mod:`rl_distill.rtap.trajectory` for ``stop_at_correct`` and ``end_with_eos`` [choices]."""
+
+    max_cycles: int = 4
+    stop_at_correct: bool = True
+    end_with_eos: bool = True
+
+    def __post_init__(self) -> None:
+        check_range("max_cycles", self.max_cycles, 1)
+
+
+@dataclass(frozen=True)
+class RTAPConfig:
+    """One R-TAP run: stage 1 (``confidence``) then stage 2 (``train``: GRPO through the shared engine, with
+    recursive rollouts over ``cycles`` and the ``rewards`` of R-TAP replacing the outcome reward).
+
+    ``train.reward`` (the outcome reward) is unused here; ``train.validation.max_new_tokens`` None means
+    ``max_cycles * rollout.max_new_tokens`` (free generation capped at T cycles' budget).
+    """
+
+    cycles: CycleConfig = field(default_factory=CycleConfig)
+    confidence: ConfidenceConfig = field(default_factory=ConfidenceConfig)
+    rewards: RTAPRewardConfig = field(default_factory=RTAPRewardConfig)
+    train: TrainConfig = field(default_factory=_rtap_train_defaults)
+
+    def __post_init__(self) -> None:
+        if self.train.is_sft:
+            raise ConfigError("train.loss.name='sft' is not an R-TAP stage; use 'grpo' (the paper's objective).")
+        if self.train.rollout.engine != "hf":
+            raise ConfigError(
+                f"train.rollout.engine={self.train.rollout.engine!r}: R-TAP's cycle-by-cycle rollouts use the 'hf' "
+                "engine (generate with a </answer> stop token)."
+            )
+
+    @property
+    def confidence_update_steps(self) -> int:
+        """C_phi updates per RL step (Algorithm 1): ``confidence.update_steps``, else the policy's ``mu``."""
+        steps = self.confidence.update_steps
+        return self.train.mu if steps is None else steps
+
+    @property
+    def confidence_update_lr(self) -> float:
+        lr = self.confidence.update_lr
+        return self.confidence.lr_end if lr is None else lr
+
+    @property
+    def trajectory_token_budget(self) -> int:
+        """Most response tokens a trajectory can hold: T cycles of the per-cycle cap, plus one eos."""
+        return self.cycles.max_cycles * self.train.rollout.max_new_tokens + 1
+

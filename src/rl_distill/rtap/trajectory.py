@@ -1,0 +1,312 @@
+"""Recursive think-answer rollouts for R-TAP: cycle-by-cycle generation, first-correct cycle M, truncation after M.
+
+One job: sample N = B*G trajectories of up to C think-answer cycles and turn them into a
+:class:`~rl_distill.rollout.base.RolloutBatch` the GRPO update can consume, plus the per-trajectory facts the R-TAP
+rewards need (R-TAP, Lee, Chee, Ro, arXiv 2603.02099, Sec. 3 "recursive rollouts"; method.md section 5):
+
+- Cycle t+1 is generated conditioned on the question and cycles 1..t; each cycle's generation stops at
+  ``</answer>`` (stop token) or eos. **[choice]** A cycle that hits the per-cycle token cap without ``</answer>``, or
+  an eos, ends the trajectory; the trajectory then has the cycles present so far (M is defined over them).
+- M = the 1-indexed first cycle whose answer verifies correct; M = the number of cycles present (C when all were
+  generated) if none is. Everything after cycle M is cut: the cut tokens are not in the response, so they carry no
+  loss.
+- **[choice]** ``end_with_eos`` (default on): the kept response ends with eos after cycle M when cycle M closed with
+  ``</answer>`` (the eos the policy sampled there, else an appended one, scored like every other token by the
+  old-policy forward pass). Truncation then teaches the policy to stop after its first correct answer, the effect
+  R-TAP reports (output tokens 14.5k -> 4.4k). Off: only an eos the policy itself sampled right after cycle M is kept.
+- **[choice]** With ``stop_at_correct`` (default) a trajectory stops generating as soon as a cycle is correct: the
+  cycles after M would be cut anyway, so (with ``end_with_eos``) the loss and all rewards are unchanged and the CPU
+  is spared.
+- Old-policy log-probs come from one no-grad forward pass over ``prompt + kept response`` with the shared scorer
+  (:func:`rl_distill.models.scoring.sequence_logprobs`), so they match the trainer's own scoring.
+
+Shapes: B prompts, G samples per prompt, N = B*G rows, C max cycles, P prompt columns, T response columns.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from rl_distill.models.scoring import sequence_logprobs
+from rl_distill.rollout.base import RolloutBatch, RolloutConfig, decode_responses, encode_prompts
+from rl_distill.rollout.hf import generation_config
+from rl_distill.tasks.base import Task, Verdict
+from rl_distill.tasks.format import ANSWER_CLOSE, is_well_formed
+
+# ---------------------------------------------------------------------------------------------- pure functions
+
+
+def first_correct_cycle(correct: Sequence[bool]) -> int:
+    """M (1-indexed): the first correct cycle, or ``len(correct)`` (the last present cycle) when none is correct.
+
+    >>> first_correct_cycle([False, True, True]), first_correct_cycle([False, False]), first_correct_cycle([True])
+    (2, 2, 1)
+    """
+    if not correct:
+        raise ValueError("a trajectory has at least one cycle")
+    for t, ok in enumerate(correct, start=1):
+        if ok:
+            return t
+    return len(correct)
+
+
+def cycle_spans(cycle_lengths: Sequence[int]) -> list[tuple[int, int]]:
+    """Half-open token spans ``[start, end)`` of consecutive cycles in the concatenated response.
+
+    >>> cycle_spans([3, 2, 4])
+    [(0, 3), (3, 5), (5, 9)]
+    """
+    spans, start = [], 0
+    for length in cycle_lengths:
+        spans.append((start, start + length))
+        start += length
+    return spans
+
+
+def truncate_after(cycle_ids: Sequence[Sequence[int]], m: int,
+                   eos_id: int | None = None) -> tuple[list[int], list[tuple[int, int]]]:
+    """Kept response ids (cycles 1..M, then ``eos_id`` unless None) and the kept cycles' spans.
+
+    >>> truncate_after([[5, 6], [7], [8, 9]], m=2)
+    ([5, 6, 7], [(0, 2), (2, 3)])
+    >>> truncate_after([[5, 6], [7], [8, 9]], m=2, eos_id=2)
+    ([5, 6, 7, 2], [(0, 2), (2, 3)])
+    """
+    if not 1 <= m <= len(cycle_ids):
+        raise ValueError(f"M={m} outside the {len(cycle_ids)} cycles present")
+    kept = [list(c) for c in cycle_ids[:m]]
+    ids = [tok for cycle in kept for tok in cycle]
+    if eos_id is not None:
+        ids.append(eos_id)
+    return ids, cycle_spans([len(c) for c in kept])
+
+
+def ends_with_eos(stops: Sequence[str], m: int, eos_after: bool, end_with_eos: bool) -> bool:
+    """Whether the kept response (cycles 1..M) ends with eos; ``stops[t-1]`` is how cycle t's generation stopped.
+
+    A sampled eos right after cycle M (``eos_after`` with M the last cycle, or cycle M itself stopped by eos) is kept;
+    with ``end_with_eos`` an eos is also appended after a cycle M that closed with ``</answer>``.
+
+    >>> ends_with_eos(["answer", "answer"], m=1, eos_after=False, end_with_eos=True)
+    True
+    >>> ends_with_eos(["answer", "answer"], m=1, eos_after=True, end_with_eos=False)
+    False
+    >>> ends_with_eos(["answer", "length"], m=2, eos_after=False, end_with_eos=True)
+    False
+    """
+    sampled = stops[m - 1] == "eos" or (eos_after and m == len(stops))
+    return sampled or (end_with_eos and stops[m - 1] == "answer")
+
+
+def truncation_mask(cycle_lengths: Sequence[int], m: int, width: int) -> Tensor:
+    """[width] loss mask over an untruncated response: 1 on the tokens of cycles 1..M, 0 after (and on padding).
+
+    >>> truncation_mask([2, 1, 2], m=2, width=6).tolist()
+    [1, 1, 1, 0, 0, 0]
+    """
+    kept = sum(cycle_lengths[:m])
+    mask = torch.zeros(width, dtype=torch.long)
+    mask[: min(kept, width)] = 1
+    return mask
+
+
+# ---------------------------------------------------------------------------------------------- generation
+
+
+@dataclass(frozen=True)
+class RecursiveRollout:
+    """A recursive rollout: the GRPO batch of kept responses and the per-trajectory R-TAP facts.
+
+    Attributes:
+        batch: the :class:`RolloutBatch` of kept responses (cycles 1..M), N rows.
+        prompts: N prompt strings (row n's question).
+        m: [N] long, first-correct cycle M (1-indexed) = number of kept cycles.
+        num_generated: [N] long, cycles generated before truncation.
+        cycle_spans: per row, the ``[start, end)`` token spans of the kept cycles in ``batch.response_ids``.
+        cycle_texts: per row, the decoded text of every generated cycle (kept and cut).
+        cycle_correct: per row, whether each generated cycle's answer verifies correct.
+        cycle_well_formed: per row, whether each generated cycle is one well-formed think-answer cycle.
+        cycle_stops: per row, how each generated cycle's generation stopped ("answer", "eos" or "length").
+    """
+
+    batch: RolloutBatch
+    prompts: list[str]
+    m: Tensor
+    num_generated: Tensor
+    cycle_spans: list[list[tuple[int, int]]]
+    cycle_texts: list[list[str]]
+    cycle_correct: list[list[bool]]
+    cycle_well_formed: list[list[bool]]
+    cycle_stops: list[list[str]]
+
+    @property
+    def answer_correct(self) -> Tensor:
+        """[N] bool: the final kept answer (cycle M) is correct."""
+        return torch.tensor([c[m - 1] for c, m in zip(self.cycle_correct, self.m.tolist())], dtype=torch.bool)
+
+    def kept_cycle_texts(self) -> list[list[str]]:
+        return [texts[:m] for texts, m in zip(self.cycle_texts, self.m.tolist())]
+
+
+def _answer_close_id(tokenizer: Any) -> int:
+    ids = tokenizer.encode(ANSWER_CLOSE, add_special_tokens=False)
+    if len(ids) != 1:
+        raise ValueError(
+            f"{ANSWER_CLOSE!r} must be a single token to stop each cycle (got ids {ids}); add the four tags to the "
+            "tokenizer as special tokens (rl_distill.models.tokenizer does)."
+        )
+    return ids[0]
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    while hasattr(model, "module") and isinstance(model.module, torch.nn.Module):
+        model = model.module  # DDP wrapper: generate and parameters live on the inner model
+    return model
+
+
+def _left_pad(rows: list[list[int]], pad_id: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        if row:
+            ids[i, width - len(row):] = torch.tensor(row, dtype=torch.long)
+            mask[i, width - len(row):] = 1
+    return ids.to(device), mask.to(device)
+
+
+def generate_cycle(model: torch.nn.Module, tokenizer: Any, contexts: list[list[int]], cfg: RolloutConfig,
+                   batch_size: int | None = None) -> list[tuple[list[int], str]]:
+    """Sample one cycle after each context (token ids, bos included); returns ``(cycle_ids, stop)`` per context.
+
+    ``stop`` is ``"answer"`` (the cycle ends with ``</answer>``, included), ``"eos"`` (eos sampled; not included) or
+    ``"length"`` (``cfg.max_new_tokens`` reached). The sampling distribution is the HF engine's explicit one.
+    """
+    stop_id, eos_id = _answer_close_id(tokenizer), tokenizer.eos_token_id
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id
+    gen_cfg = copy.deepcopy(generation_config(tokenizer, cfg))
+    gen_cfg.eos_token_id = [eos_id, stop_id]
+    inner = _unwrap(model)
+    device = next(inner.parameters()).device
+    step = batch_size or len(contexts)
+    out: list[tuple[list[int], str]] = []
+    was_training = inner.training
+    inner.eval()
+    try:
+        with torch.no_grad():
+            for lo in range(0, len(contexts), step):
+                ids, mask = _left_pad(contexts[lo:lo + step], pad_id, device)
+                new = inner.generate(input_ids=ids, attention_mask=mask, generation_config=gen_cfg)[:, ids.shape[1]:]
+                for row in new.tolist():
+                    out.append(_cut_cycle(row, stop_id, eos_id))
+    finally:
+        inner.train(was_training)
+    return out
+
+
+def _cut_cycle(row: list[int], stop_id: int, eos_id: int) -> tuple[list[int], str]:
+    for k, tok in enumerate(row):
+        if tok == stop_id:
+            return row[: k + 1], "answer"
+        if tok == eos_id:
+            return row[:k], "eos"
+    return row, "length"
+
+
+def decode_cycle(tokenizer: Any, ids: list[int]) -> str:
+    """Text of a cycle's ids without pad/bos/eos (the tags are kept)."""
+    drop = {tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id} - {None}
+    return tokenizer.decode([i for i in ids if i not in drop], skip_special_tokens=False,
+                            clean_up_tokenization_spaces=False)
+
+
+def recursive_rollout(model: torch.nn.Module, tokenizer: Any, task: Task, prompts: list[str], answers: list[str],
+                      cfg: RolloutConfig, *, max_cycles: int = 4, stop_at_correct: bool = True,
+                      end_with_eos: bool = True) -> RecursiveRollout:
+    """Sample ``cfg.group_size`` recursive trajectories per prompt (N = B*G rows, grouped contiguously).
+
+    ``cfg.max_new_tokens`` is the per-cycle token cap; ``max_cycles`` is the paper's T (4).
+    """
+    if not prompts or len(prompts) != len(answers):
+        raise ValueError(f"need matching non-empty prompts and answers, got {len(prompts)} and {len(answers)}")
+    group, eos_id = cfg.group_size, tokenizer.eos_token_id
+    prompt_ids, prompt_mask = encode_prompts(tokenizer, prompts)  # [B, P] left padded
+    prompt_rows = [row[mask.bool()].tolist() for row, mask in zip(prompt_ids, prompt_mask)]
+    n = len(prompts) * group
+    row_prompt = [i // group for i in range(n)]
+    cycles: list[list[list[int]]] = [[] for _ in range(n)]
+    texts: list[list[str]] = [[] for _ in range(n)]
+    correct: list[list[bool]] = [[] for _ in range(n)]
+    formed: list[list[bool]] = [[] for _ in range(n)]
+    stops: list[list[str]] = [[] for _ in range(n)]
+    eos_after = [False] * n
+    active = list(range(n))
+    for _ in range(max_cycles):
+        if not active:
+            break
+        contexts = [prompt_rows[row_prompt[i]] + [t for c in cycles[i] for t in c] for i in active]
+        results = generate_cycle(model, tokenizer, contexts, cfg, cfg.generation_batch_size)
+        still = []
+        for i, (ids, stop) in zip(active, results):
+            if stop == "eos" and not ids and cycles[i]:
+                eos_after[i] = True  # the policy stopped right after its previous cycle
+                continue
+            text = decode_cycle(tokenizer, ids)
+            cycles[i].append(ids)
+            texts[i].append(text)
+            ok = task.verify(text, answers[row_prompt[i]]) == Verdict.CORRECT
+            correct[i].append(ok)
+            formed[i].append(is_well_formed(text, max_cycles=1))
+            stops[i].append(stop)
+            if stop == "answer" and not (stop_at_correct and ok):
+                still.append(i)
+        active = still
+    m_list = [first_correct_cycle(c) for c in correct]
+    kept = [truncate_after(cycles[i], m_list[i],
+                           eos_id if ends_with_eos(stops[i], m_list[i], eos_after[i], end_with_eos) else None)
+            for i in range(n)]
+    batch = _finish(model, tokenizer, prompt_ids, prompt_mask, [k[0] for k in kept], group, cfg)
+    return RecursiveRollout(
+        batch=batch, prompts=[prompts[row_prompt[i]] for i in range(n)],
+        m=torch.tensor(m_list, dtype=torch.long), num_generated=torch.tensor([len(c) for c in cycles]),
+        cycle_spans=[k[1] for k in kept], cycle_texts=texts, cycle_correct=correct, cycle_well_formed=formed,
+        cycle_stops=stops,
+    )
+
+
+def _finish(model: torch.nn.Module, tokenizer: Any, prompt_ids: Tensor, prompt_mask: Tensor,
+            responses: list[list[int]], group: int, cfg: RolloutConfig) -> RolloutBatch:
+    """Right-pad the kept responses, mask them, decode them and score old log-probs in one forward pass."""
+    inner = _unwrap(model)
+    device = next(inner.parameters()).device
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    width = max(1, max(len(r) for r in responses))
+    response_ids = torch.full((len(responses), width), pad_id, dtype=torch.long)
+    response_mask = torch.zeros((len(responses), width), dtype=torch.long)
+    for i, row in enumerate(responses):
+        if row:
+            response_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+            response_mask[i, : len(row)] = 1
+    prompt_index = torch.arange(prompt_ids.shape[0]).repeat_interleave(group)  # [N]
+    prompt_ids = prompt_ids.repeat_interleave(group, dim=0).to(device)
+    prompt_mask = prompt_mask.repeat_interleave(group, dim=0).to(device)
+    response_ids, response_mask = response_ids.to(device), response_mask.to(device)
+    was_training = inner.training
+    inner.eval()
+    with torch.no_grad():
+        old = sequence_logprobs(model, torch.cat([prompt_ids, response_ids], dim=1),
+                                torch.cat([prompt_mask, response_mask.to(prompt_mask.dtype)], dim=1),
+                                prompt_ids.shape[1], temperature=cfg.temperature or 1.0,
+                                micro_batch_size=cfg.logprob_batch_size)
+    inner.train(was_training)
+    return RolloutBatch(
+        prompt_ids=prompt_ids, prompt_mask=prompt_mask, response_ids=response_ids, response_mask=response_mask,
+        old_logprobs=old * response_mask, prompt_index=prompt_index.to(device),
+        texts=decode_responses(tokenizer, response_ids, response_mask),
+    )

@@ -1,0 +1,95 @@
+"""The one training loop: every method runs through it, metrics reach log_fn, SFT mode, early stopping, errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from rl_distill.engine.trainer import train
+from rl_distill.models.factory import build_model, load_model_dir
+
+from .conftest import STUDENT, make_config
+
+RL_METRICS = {
+    "train/loss", "train/clipfrac_low", "train/clipfrac_high", "train/grad_norm", "train/lr", "rollout/reward_mean",
+    "rollout/reward_std", "rollout/zero_adv_frac", "rollout/response_len_mean", "rollout/accuracy", "val/accuracy",
+    "time/rollout_s", "time/teacher_s", "time/update_s", "time/step_s", "train/nonfinite_skipped",
+}
+
+
+def _run(tmp_path, student, tokenizer, task, examples, config, **kwargs):
+    logs = []
+    result = train(policy=student, tokenizer=tokenizer, task=task, train_examples=examples[0],
+                   val_examples=examples[1], config=config, output_dir=tmp_path, progress=False,
+                   log_fn=lambda metrics, step: logs.append((step, metrics)), **kwargs)
+    return result, logs
+
+
+def test_grpo_logs_every_metric_and_writes_a_loadable_model(tmp_path, student, tokenizer, task, examples):
+    config = make_config(log_every=2)
+    result, logs = _run(tmp_path, student, tokenizer, task, examples, config)
+    assert [step for step, _ in logs] == [2, 4]
+    assert set(logs[-1][1]) >= RL_METRICS  # val/accuracy arrives with the last step's logs
+    assert all(math.isfinite(v) for _, m in logs for v in m.values())
+    assert result.final_step == 4 and result.val_accuracy is not None
+    assert result.history["train/loss"][-1][0] == 4 and result.summary["train/lr"] == logs[-1][1]["train/lr"]
+    model, tok = load_model_dir(result.final_model_dir)
+    for (name, p), q in zip(model.state_dict().items(), student.state_dict().values()):
+        assert torch.equal(p, q), name
+    assert tok.get_vocab() == tokenizer.get_vocab()
+
+
+@pytest.mark.parametrize("loss", [
+    {"name": "kl_kd", "config": {"compile": False}},
+    {"name": "kl_kd", "config": {"compile": False, "full_vocab": True}},  # full teacher logits cached per step
+    {"name": "rlad", "config": {"compile": False, "alpha": 0.5}},
+])
+def test_teacher_methods_run_through_the_same_loop(tmp_path, student, teacher, tokenizer, task, examples, loss):
+    before = teacher.state_dict()["model.embed_tokens.weight"].clone()
+    result, logs = _run(tmp_path, student, tokenizer, task, examples, make_config(loss=loss), teacher=teacher,
+                        teacher_tokenizer=tokenizer)
+    assert result.final_step == 4
+    assert all(m["time/teacher_s"] > 0 for _, m in logs)
+    assert torch.equal(teacher.state_dict()["model.embed_tokens.weight"], before)  # the teacher is frozen
+    assert not any(p.requires_grad for p in teacher.parameters())
+
+
+def test_rlad_with_alpha_one_trains_exactly_like_grpo(tmp_path, tokenizer, task, examples, teacher):
+    grpo_model, rlad_model = build_model(STUDENT, tokenizer), build_model(STUDENT, tokenizer)
+    _run(tmp_path / "grpo", grpo_model, tokenizer, task, examples, make_config())
+    rlad = make_config(loss={"name": "rlad", "config": {"compile": False, "alpha": 1.0}})
+    _run(tmp_path / "rlad", rlad_model, tokenizer, task, examples, rlad, teacher=teacher)
+    for p, q in zip(grpo_model.parameters(), rlad_model.parameters()):
+        torch.testing.assert_close(p, q, atol=1e-6, rtol=0)
+
+
+def test_reference_is_copied_when_beta_is_positive(tmp_path, student, tokenizer, task, examples):
+    config = make_config(loss={"name": "grpo", "config": {"compile": False, "beta": 0.1}}, total_steps=2)
+    _, logs = _run(tmp_path, student, tokenizer, task, examples, config)
+    assert "train/kl_ref" in logs[-1][1]
+
+
+def test_missing_teacher_fails_before_training(tmp_path, student, tokenizer, task, examples):
+    with pytest.raises(ValueError, match="needs a teacher"):
+        _run(tmp_path, student, tokenizer, task, examples, make_config(loss={"name": "rlad"}))
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_sft_mode_lowers_the_loss(tmp_path, student, tokenizer, task, examples):
+    config = make_config(loss={"name": "sft"}, total_steps=12, sft={"batch_size": 8}, optimizer={"lr": 3e-3},
+                         mini_batch_size=8, log_every=1)
+    _, logs = _run(tmp_path, student, tokenizer, task, examples, config)
+    nll = [m["train/nll"] for _, m in logs]
+    assert nll[-1] < nll[0] - 0.5
+    assert "rollout/reward_mean" not in logs[-1][1]
+
+
+def test_early_stopping_stops_and_stays_stopped(tmp_path, student, tokenizer, task, examples):
+    # A random model scores 0 on every validation: no improvement after the first -> stop after patience=1.
+    config = make_config(total_steps=6, validation={"every": 1}, early_stopping={"patience": 1})
+    result, _ = _run(tmp_path, student, tokenizer, task, examples, config)
+    assert result.stopped_early and result.final_step == 2
+    again, logs = _run(tmp_path, student, tokenizer, task, examples, config)
+    assert again.final_step == 2 and again.resumed_from == 2 and logs == []

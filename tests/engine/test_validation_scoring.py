@@ -1,0 +1,61 @@
+"""Validation accuracy (overall and per difficulty) and frozen-model scoring for teacher/reference."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rl_distill.engine.scoring import score_frozen, sequence_logprobs
+from rl_distill.engine.validation import evaluate_accuracy, summarize_counts
+from rl_distill.rollout.base import RolloutConfig, build_rollout_engine
+from rl_distill.tasks.base import Verdict
+
+
+def test_summarize_counts_by_hand():
+    # d1: 3 of 4 correct, d2: 1 of 4 -> overall 4 / 8; mean response length (40 + 60) / 8 = 12.5.
+    out = summarize_counts({1: [3, 4, 40], 2: [1, 4, 60]})
+    assert out == {"accuracy": 0.5, "n": 8.0, "response_len_mean": 12.5, "accuracy/d1": 0.75,
+                   "accuracy/d2": 0.25}
+
+
+class _AlwaysRight:
+    """A verifier that accepts anything: the counts then test the plumbing, not the model."""
+
+    def verify(self, completion, answer):
+        return Verdict.CORRECT
+
+
+def test_evaluate_accuracy_counts_every_example(student, tokenizer, task):
+    examples = task.generate(3, 1, seed=0) + task.generate(2, 2, seed=0)
+    cfg = RolloutConfig(group_size=4, temperature=0.0, max_new_tokens=6)
+    out = evaluate_accuracy(student, tokenizer, task, examples, cfg, batch_size=2)
+    assert out["n"] == 5.0 and set(out) >= {"accuracy/d1", "accuracy/d2"}
+    assert out["accuracy"] == 0.0  # a random model does not write "<answer>" blocks
+    right = evaluate_accuracy(student, tokenizer, _AlwaysRight(), examples, cfg)
+    assert right["accuracy"] == right["accuracy/d1"] == right["accuracy/d2"] == 1.0
+    assert 1.0 <= right["response_len_mean"] <= 6.0
+
+
+def test_score_frozen_matches_sequence_logprobs_and_masks(student, teacher, tokenizer):
+    cfg = RolloutConfig(group_size=2, max_new_tokens=8)
+    torch.manual_seed(0)
+    batch = build_rollout_engine(cfg).generate(student, tokenizer, ["1+2\n", "3+4\n"], cfg)
+    teacher.train()
+    logprobs, logits = score_frozen(teacher, batch, micro_batch_size=3, with_logits=True, vocab_size=len(tokenizer))
+    assert teacher.training  # mode restored
+    with torch.no_grad():
+        direct = sequence_logprobs(teacher.eval(), batch.input_ids, batch.attention_mask, batch.response_start)
+    torch.testing.assert_close(logprobs, direct * batch.response_mask, atol=1e-5, rtol=1e-5)
+    assert (logprobs[batch.response_mask == 0] == 0).all()
+    assert logits.shape == (*batch.response_ids.shape, len(tokenizer)) and not logits.requires_grad
+    # The student scoring itself reproduces the rollout's old log-probs.
+    own, _ = score_frozen(student, batch)
+    torch.testing.assert_close(own, batch.old_logprobs, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("temperature", [0.5, 2.0])
+def test_score_frozen_temperature(student, tokenizer, temperature):
+    cfg = RolloutConfig(group_size=1, max_new_tokens=4, temperature=temperature)
+    batch = build_rollout_engine(cfg).generate(student, tokenizer, ["5+5\n"], cfg)
+    scored, _ = score_frozen(student, batch, temperature=temperature)
+    torch.testing.assert_close(scored, batch.old_logprobs, atol=1e-5, rtol=1e-5)

@@ -1,0 +1,106 @@
+"""Model factory: tiny models from config, seeded init, config validation, vocabulary checks, HF dir round trip."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM
+
+from rl_distill.models.checkpoint import save_hf_dir
+from rl_distill.models.factory import (
+    ModelConfig,
+    build_model,
+    check_model_vocab,
+    check_shared_vocab,
+    count_parameters,
+    load_model_dir,
+)
+from rl_distill.models.tokenizer import build_tokenizer
+from rl_distill.typed_config import ConfigError, from_dict
+
+
+def test_tiny_llama_from_config_matches_tokenizer(tokenizer, tiny_cfg):
+    model = build_model(tiny_cfg, tokenizer)
+    assert model.config.model_type == "llama"
+    assert model.config.vocab_size == len(tokenizer)
+    assert model.config.num_key_value_heads == 2
+    assert model.generation_config.eos_token_id == tokenizer.eos_token_id
+    assert model.generation_config.pad_token_id == tokenizer.pad_token_id
+    # Tied embeddings: V*d once + per layer (q,o: d*d; k,v: d*d/2 each; mlp 3*d*ffn; 2 norms) + final norm.
+    d, ffn, v = 32, 64, len(tokenizer)
+    per_layer = 2 * d * d + 2 * d * (d // 2) + 3 * d * ffn + 2 * d
+    assert count_parameters(model) == v * d + 2 * per_layer + d
+
+
+def test_init_is_seeded_and_leaves_global_rng_alone(tokenizer, tiny_cfg):
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a = build_model(tiny_cfg, tokenizer)
+    assert torch.equal(before, torch.get_rng_state())
+    b = build_model(tiny_cfg, tokenizer)
+    c = build_model(ModelConfig(**{**tiny_cfg.__dict__, "seed": 4}), tokenizer)
+    wa, wb, wc = (m.model.layers[0].mlp.up_proj.weight for m in (a, b, c))
+    assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+
+
+def test_qwen2_family_and_dtype(tokenizer):
+    cfg = from_dict(ModelConfig, {"family": "qwen2", "hidden_size": 32, "num_attention_heads": 2,
+                                  "num_hidden_layers": 1, "dtype": "bfloat16"})
+    model = build_model(cfg, tokenizer)
+    assert model.config.model_type == "qwen2"
+    assert model.dtype == torch.bfloat16
+
+
+def test_gradient_checkpointing_flag(tokenizer, tiny_cfg):
+    model = build_model(ModelConfig(**{**tiny_cfg.__dict__, "gradient_checkpointing": True}), tokenizer)
+    assert model.is_activation_checkpointing
+
+
+@pytest.mark.parametrize(("data", "fragment"), [
+    ({"hidden_size": 30, "num_attention_heads": 4}, "divisible"),
+    ({"num_attention_heads": 4, "num_key_value_heads": 3}, "num_key_value_heads"),
+    ({"family": "lama"}, "llama"),
+    ({"dtype": "fp8"}, "dtype"),
+    ({"source": "pretrained"}, "path"),
+    ({"hiden_size": 8}, "Did you mean 'hidden_size'"),
+])
+def test_bad_configs_name_the_key(data, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        from_dict(ModelConfig, data, where="parameters.yml:student")
+
+
+def test_pretrained_round_trip(tmp_path, tokenizer, tiny_cfg):
+    model = build_model(tiny_cfg, tokenizer)
+    save_hf_dir(model, tokenizer, tmp_path / "m")
+    cfg = ModelConfig(source="pretrained", path=str(tmp_path / "m"))
+    again = build_model(cfg, tokenizer)
+    for (name, p), (_, q) in zip(model.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(p, q), name
+    loaded, tok = load_model_dir(tmp_path / "m")
+    assert tok.get_vocab() == tokenizer.get_vocab()
+    assert torch.equal(loaded.model.embed_tokens.weight, model.model.embed_tokens.weight)
+
+
+def test_load_model_dir_names_a_missing_dir(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        load_model_dir(tmp_path)
+
+
+def test_shared_vocab_accepts_equal_and_names_first_difference(tokenizer):
+    check_shared_vocab(tokenizer, build_tokenizer("\n *+,0123456789:=aitw"))
+    # Alphabet without "+": ids 0-7 are specials/tags, then sorted chars "\n", " ", "*", "+" ... so id 11 differs
+    # ("+" in the arithmetic tokenizer, "," in the other), and sizes differ by one (29 vs 28).
+    other = build_tokenizer("\n *,0123456789:=aitw")
+    with pytest.raises(ConfigError) as err:
+        check_shared_vocab(tokenizer, other)
+    message = str(err.value)
+    assert "vocab sizes 29 vs 28" in message
+    assert "first differing token at id 11: '+' vs ','" in message
+
+
+def test_model_vocab_too_small_fails(tokenizer):
+    arch = AutoConfig.for_model("llama", vocab_size=10, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                num_attention_heads=2)
+    model = AutoModelForCausalLM.from_config(arch)
+    with pytest.raises(ConfigError, match="10 rows but the tokenizer has 29"):
+        check_model_vocab(model, tokenizer)

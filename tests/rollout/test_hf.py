@@ -1,0 +1,73 @@
+"""The hf engine: shapes and grouping, eos handling, old log-probs equal the sampler's, greedy determinism."""
+
+from __future__ import annotations
+
+import torch
+
+from rl_distill.rollout.base import RolloutConfig, build_rollout_engine
+from rl_distill.rollout.hf import generation_config
+
+
+def test_batch_layout_and_grouping(model, tokenizer):
+    cfg = RolloutConfig(group_size=3, max_new_tokens=10)
+    torch.manual_seed(0)
+    batch = build_rollout_engine(cfg).generate(model, tokenizer, ["1+2\n", "12+34\n"], cfg)
+    n, t = batch.response_ids.shape
+    assert n == 6 and t <= 10
+    assert batch.prompt_ids.shape == (6, 7) and batch.prompt_mask.shape == (6, 7)
+    assert batch.prompt_index.tolist() == [0, 0, 0, 1, 1, 1]  # G consecutive rows per prompt
+    assert torch.equal(batch.prompt_ids[0], batch.prompt_ids[2])
+    assert batch.old_logprobs.shape == (6, t) and batch.old_logprobs.dtype == torch.float32
+    assert (batch.old_logprobs[batch.response_mask == 0] == 0).all()
+    assert (batch.old_logprobs[batch.response_mask == 1] < 0).all()
+    assert len(batch.texts) == 6
+    # Every row either ends with eos inside its mask or runs to the width limit.
+    for row, mask in zip(batch.response_ids, batch.response_mask):
+        length = int(mask.sum())
+        assert row[length - 1] == tokenizer.eos_token_id or length == 10
+        assert (row[length:] == tokenizer.pad_token_id).all()
+    assert batch.input_ids.shape == (6, 7 + t) and batch.response_start == 7
+
+
+def test_old_logprobs_match_the_sampling_distribution(model, tokenizer):
+    cfg = RolloutConfig(group_size=2, max_new_tokens=8, temperature=0.7)
+    torch.manual_seed(5)
+    batch = build_rollout_engine(cfg).generate(model, tokenizer, ["3+4\n", "56+78\n"], cfg)
+    torch.manual_seed(5)  # replay the same sampling and keep generate's own (processed) scores
+    out = model.generate(input_ids=batch.prompt_ids, attention_mask=batch.prompt_mask,
+                         generation_config=generation_config(tokenizer, cfg), output_scores=True,
+                         return_dict_in_generate=True)
+    sampled = out.sequences[:, batch.response_start:]
+    t = batch.response_ids.shape[1]
+    assert torch.equal(sampled[:, :t] * batch.response_mask, batch.response_ids * batch.response_mask)
+    scores = torch.stack(out.scores, dim=1)[:, :t].float()  # logits / temperature: [N, T, V]
+    logprobs = torch.log_softmax(scores, -1).gather(-1, sampled[:, :t, None]).squeeze(-1)
+    torch.testing.assert_close(logprobs * batch.response_mask, batch.old_logprobs, atol=1e-4, rtol=1e-4)
+
+
+def test_greedy_is_deterministic_and_skips_scoring(model, tokenizer):
+    cfg = RolloutConfig(group_size=2, max_new_tokens=6, temperature=0.0)
+    engine = build_rollout_engine(cfg)
+    a = engine.generate(model, tokenizer, ["9+9\n"], cfg, with_logprobs=False)
+    b = engine.generate(model, tokenizer, ["9+9\n"], cfg, with_logprobs=False)
+    assert torch.equal(a.response_ids, b.response_ids)
+    assert torch.equal(a.response_ids[0], a.response_ids[1])
+    assert (a.old_logprobs == 0).all()
+
+
+def test_generation_batches_give_same_rows(model, tokenizer):
+    cfg = RolloutConfig(group_size=2, max_new_tokens=6, temperature=0.0)
+    chunked = RolloutConfig(group_size=2, max_new_tokens=6, temperature=0.0, generation_batch_size=3,
+                            logprob_batch_size=2)
+    engine = build_rollout_engine(cfg)
+    a = engine.generate(model, tokenizer, ["1+1\n", "22+33\n"], cfg)
+    b = engine.generate(model, tokenizer, ["1+1\n", "22+33\n"], chunked)
+    assert torch.equal(a.response_ids, b.response_ids)
+    torch.testing.assert_close(a.old_logprobs, b.old_logprobs, atol=1e-5, rtol=1e-5)
+
+
+def test_model_mode_is_restored(model, tokenizer):
+    model.train()
+    cfg = RolloutConfig(group_size=1, max_new_tokens=3)
+    build_rollout_engine(cfg).generate(model, tokenizer, ["1+1\n"], cfg)
+    assert model.training

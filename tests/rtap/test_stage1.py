@@ -1,0 +1,54 @@
+"""R-TAP stage 1 on scripted single cycles: sampling, verifier labels, 1:1 balancing, metrics (arXiv 2603.02099)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rl_distill.rollout.base import RolloutConfig
+from rl_distill.rtap import stage1
+from rl_distill.rtap.stage1 import ConfidenceConfig, sample_cycles, train_confidence_generator
+from rl_distill.tasks.base import Example
+from rl_distill.typed_config import ConfigError
+
+from .conftest import ANSWERS, SCRIPT
+
+
+@pytest.fixture
+def first_cycles(monkeypatch, scripted):
+    # stage1 imported generate_cycle by name: point it at the scripted policy too.
+    from rl_distill.rtap import trajectory
+
+    monkeypatch.setattr(stage1, "generate_cycle", trajectory.generate_cycle)
+
+
+def _examples() -> list[Example]:
+    return [Example(id=str(i), task="arithmetic", difficulty=1, prompt=p, trace="", answer=ANSWERS[p])
+            for i, p in enumerate(SCRIPT)]
+
+
+def test_sample_cycles_labels_with_the_verifier(first_cycles, model, tokenizer, task) -> None:
+    data = sample_cycles(model, tokenizer, task, _examples(), 2, RolloutConfig(group_size=1, max_new_tokens=40))
+    # 5 questions x 2 samples; only "1+2" is answered right at its first cycle.
+    assert data.prompts == [p for p in SCRIPT for _ in range(2)]
+    assert data.labels == [True, True] + [False] * 8
+
+
+def test_stage1_balances_and_reports(first_cycles, model, tokenizer, task) -> None:
+    cfg = ConfidenceConfig(samples_per_question=2, epochs=2, batch_size=4, eval_samples_per_question=1)
+    gen, metrics = train_confidence_generator(model, tokenizer, task, _examples(), _examples(), cfg,
+                                              RolloutConfig(group_size=1, max_new_tokens=40))
+    assert metrics["confidence/sampled_cycles"] == 10
+    assert metrics["confidence/sampled_positive_rate"] == pytest.approx(0.2)
+    assert metrics["confidence/train_cycles"] == 4  # 2 right + 2 of the 8 wrong (1:1)
+    assert metrics["confidence/train_positive_rate"] == pytest.approx(0.5)
+    assert metrics["confidence/num_cycles"] == 5  # held out: 5 questions x 1, not balanced
+    assert metrics["confidence/init_auroc"] == 0.5  # zero head: all scores tie
+    for name in ("confidence/auroc", "confidence/ece", "confidence/final_train_loss"):
+        assert name in metrics
+
+
+def test_confidence_config_validation() -> None:
+    with pytest.raises(ConfigError, match="balance_ratio"):
+        ConfidenceConfig(balance_ratio=0.5)
+    with pytest.raises(ConfigError, match="init"):
+        ConfidenceConfig(init="random")

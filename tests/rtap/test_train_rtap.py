@@ -1,0 +1,70 @@
+"""A tiny end-to-end R-TAP run (stage 1 + a few GRPO steps through the shared engine) and the config's validation
+(R-TAP, arXiv 2603.02099, Algorithm 1)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rl_distill.models.factory import ModelConfig, build_model
+from rl_distill.models.tokenizer import build_tokenizer
+from rl_distill.rtap.confidence import ConfidenceGenerator
+from rl_distill.rtap.config import RTAPConfig
+from rl_distill.rtap.train import stage2_train_config, train_rtap
+from rl_distill.tasks.registry import get_task
+from rl_distill.typed_config import ConfigError, from_dict
+
+TINY = {
+    "cycles": {"max_cycles": 2},
+    "confidence": {"samples_per_question": 2, "max_questions": 8, "epochs": 1, "batch_size": 8,
+                   "eval_samples_per_question": 2, "eval_max_questions": 4, "update_steps": 1},
+    "rewards": {"max_length": 48, "cache_length": 8},
+    "train": {"total_steps": 2, "prompts_per_step": 2, "rollout": {"group_size": 2, "max_new_tokens": 16},
+              "loss": {"name": "grpo", "config": {"eps_low": 0.2, "eps_high": 0.2, "beta": 0.04, "compile": False}},
+              "mu": 1, "mini_batch_size": 8, "validation": {"every": 0, "max_examples": 4, "batch_size": 4},
+              "checkpoint": {"every": 100}},
+}
+
+
+def test_defaults_follow_the_paper_where_they_can() -> None:
+    cfg = RTAPConfig()
+    assert cfg.cycles.max_cycles == 4 and cfg.rewards.tau == 0.55
+    assert cfg.train.loss.name == "grpo"
+    assert cfg.train.loss.config == {"eps_low": 0.2, "eps_high": 0.2, "beta": 0.04}
+    assert cfg.confidence_update_steps == cfg.train.mu  # Algorithm 1: C_phi updated alongside the policy
+    assert cfg.confidence_update_lr == cfg.confidence.lr_end
+    # validation is free generation capped at T cycles of the per-cycle budget (+ eos): 4 * 160 + 1
+    assert stage2_train_config(cfg).validation.max_new_tokens == 641
+
+
+def test_config_rejects_unknown_keys_and_sft() -> None:
+    with pytest.raises(ConfigError, match="unknown key 'tua'"):
+        from_dict(RTAPConfig, {"rewards": {"tua": 0.5}}, where="parameters_rtap.yml:rtap")
+    with pytest.raises(ConfigError, match="sft"):
+        from_dict(RTAPConfig, {"train": {"loss": {"name": "sft"}}})
+
+
+def test_train_rtap_tiny_end_to_end(tmp_path) -> None:
+    task = get_task("arithmetic", ops=["+"])
+    tokenizer = build_tokenizer(task.alphabet)
+    policy = build_model(ModelConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2), tokenizer)
+    cfg = from_dict(RTAPConfig, TINY, where="test")
+    logs, conf_logs = [], []
+    result = train_rtap(policy=policy, tokenizer=tokenizer, task=task, train_examples=task.generate(8, 1, seed=0),
+                        val_examples=task.generate(4, 1, seed=1), config=cfg, output_dir=tmp_path,
+                        log_fn=lambda m, s: logs.append((s, m)),
+                        confidence_log_fn=lambda m, s: conf_logs.append((s, m)), progress=False)
+    assert result.train.final_step == 2
+    assert [s for s, _ in logs] == [1, 2]
+    for name in ("rollout/r_increase", "rollout/r_final", "rollout/r_format", "rollout/r_answer",
+                 "rollout/r_length", "rollout/reward_mean", "train/loss", "rollout/conf_update_loss"):
+        assert name in logs[0][1], name
+    assert "val/accuracy" in logs[-1][1]
+    assert {"confidence/auroc", "confidence/ece", "confidence/train_cycles"} <= set(result.confidence_metrics)
+    assert "confidence/train_loss" in conf_logs[0][1]
+    assert all(math.isfinite(v) for _, m in conf_logs for v in m.values())
+    assert (result.train.final_model_dir / "config.json").exists()
+    loaded = ConfidenceGenerator.load(result.confidence_dir, tokenizer)
+    assert loaded.score(["1+2\n"], ["<think>1</think><answer>3</answer>"]).shape == (1,)
+    assert (result.confidence_stage1_dir / "stage1_metrics.json").exists()

@@ -1,0 +1,62 @@
+"""End to end: one ``kedro run --env smoke`` of the whole default DAG in a copy of the project, then checks of what
+it left in ``mlruns/mlflow.db`` (kedro-mlflow's parent run, one nested run per trained model) and in ``data/``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+TRAINED = ("teacher", "student_init", "offline_kd", "grpo", "kl_kd", "rlad", "rtap")
+
+
+@pytest.fixture(scope="module")
+def runs(smoke_project: Path):
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{smoke_project / 'mlruns' / 'mlflow.db'}")
+    try:
+        frame = mlflow.search_runs(experiment_names=["rl-distill"], output_format="pandas")
+    finally:
+        mlflow.set_tracking_uri(None)
+    return frame
+
+
+def test_parent_run_has_the_parameters(runs) -> None:
+    parents = runs[runs["tags.mlflow.parentRunId"].isna()]
+    assert len(parents) == 1
+    params = [c for c in parents.columns if c.startswith("params.") and parents[c].notna().all()]
+    assert any(c.startswith("params.distill") for c in params), params[:20]
+
+
+def test_one_nested_run_per_trained_model(runs, smoke_project: Path) -> None:
+    import mlflow
+
+    parent_id = runs[runs["tags.mlflow.parentRunId"].isna()]["run_id"].iloc[0]
+    nested = runs[runs["tags.mlflow.parentRunId"] == parent_id]
+    by_name = dict(zip(nested["tags.mlflow.runName"], nested["run_id"]))
+    for name in TRAINED:
+        assert name in by_name, sorted(by_name)
+        row = nested[nested["run_id"] == by_name[name]].iloc[0]
+        for tag in ("method", "alpha", "seed", "student", "teacher"):
+            assert isinstance(row[f"tags.{tag}"], str), (name, tag)
+    mlflow.set_tracking_uri(f"sqlite:///{smoke_project / 'mlruns' / 'mlflow.db'}")
+    try:
+        client = mlflow.MlflowClient()
+        for name in TRAINED:
+            run_id = by_name[name]
+            history = client.get_metric_history(run_id, "train/loss")
+            assert len(history) >= 2 and len({m.step for m in history}) == len(history), name
+            files = {f.path for f in client.list_artifacts(run_id, "model")}
+            assert "model/model.safetensors" in files and "model/config.json" in files, (name, files)
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert nested[nested["run_id"] == by_name["rlad"]]["tags.alpha"].iloc[0] == "0.5"
+
+
+def test_checkpoints_saved_through_the_catalog(smoke_project: Path) -> None:
+    for name in TRAINED:
+        model_dir = smoke_project / "data" / "06_models" / name
+        assert (model_dir / "model.safetensors").exists() and (model_dir / "tokenizer.json").exists(), name
