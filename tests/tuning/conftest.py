@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import mlflow
 import pytest
 
 from rl_distill.tuning import Reporter
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def mlflow_store(tmp_path_factory: pytest.TempPathFactory):
-    """A tmp SQLite tracking store with its own experiment (created once: table creation takes ~10 s)."""
+    """A tmp SQLite tracking store with its own experiment, shared by the tuning tests (table creation takes
+    ~10 s); global MLflow state is restored afterwards."""
     root = tmp_path_factory.mktemp("mlflow")
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{root}/mlflow.db")
@@ -20,6 +23,11 @@ def mlflow_store(tmp_path_factory: pytest.TempPathFactory):
     while mlflow.active_run():
         mlflow.end_run()
     mlflow.set_tracking_uri(previous)
+    # Forget the active experiment too: its id means nothing in the next test's store.
+    import mlflow.tracking.fluent as fluent
+
+    fluent._active_experiment_id = None
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
 
 
 def quadratic(params: dict[str, float], reporter: Reporter, steps: int = 3) -> float:

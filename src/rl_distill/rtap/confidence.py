@@ -78,7 +78,7 @@ def balance_indices(labels: Sequence[bool], seed: int, ratio: float = 1.0) -> li
 def linear_lr(step: int, total_steps: int, lr: float, lr_end: float) -> float:
     """Linear decay from ``lr`` at step 0 to ``lr_end`` at the last step (``total_steps - 1``).
 
-    >>> [linear_lr(s, 3, 1e-5, 1e-6) for s in range(3)]
+    >>> [round(linear_lr(s, 3, 1e-5, 1e-6), 12) for s in range(3)]
     [1e-05, 5.5e-06, 1e-06]
     """
     if total_steps <= 1:
