@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from rl_distill.hooks import ConfigValidationHooks
+from rl_distill.hooks import ConfigValidationHooks, TorchThreadsHooks
 
-HOOKS = (ConfigValidationHooks(),)
+HOOKS = (ConfigValidationHooks(), TorchThreadsHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
