@@ -31,10 +31,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 
 test: $(STAMP) lint  ## ruff + the whole test suite (unit, pipeline slices, the smoke end-to-end run)
-	$(BIN)/pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/pytest -q
 
 test-fast: $(STAMP) lint  ## everything but `slow` tests
-	$(BIN)/pytest -q -m "not slow"
+	OMP_NUM_THREADS=1 $(BIN)/pytest -q -m "not slow"
 
 viz: $(STAMP)  ## kedro-viz on http://127.0.0.1:4141 (Ctrl-C stops the server and its children)
 	@setsid $(BIN)/kedro viz run --host $(HOST) --port 4141 --no-browser & pgid=$$!; \
