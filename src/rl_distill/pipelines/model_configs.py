@@ -1,7 +1,9 @@
-"""Typed parameter blocks shared by the pipelines that train a model from scratch (teacher, student_init).
+"""The pipelines that train a model from scratch (teacher, student_init): typed parameter blocks and the one
+function both nodes call.
 
-One job: ``{init_from, model, <phases>}`` -> frozen configs, validated when the Kedro context is created. A set
-``init_from`` must name an existing complete HF directory; the error names the path and the parameter.
+``{init_from, model, <phases>}`` -> frozen configs, validated when the Kedro context is created. A set ``init_from``
+must name an existing complete HF directory (the error names the path and the parameter) whose tokenizer matches the
+project's; it is then used as is, and nothing is trained.
 """
 
 from __future__ import annotations
@@ -11,9 +13,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from rl_distill.engine.config import TrainConfig
-from rl_distill.models.factory import ModelConfig
+from rl_distill.models.factory import ModelConfig, build_model, check_shared_vocab, load_model_dir
 from rl_distill.pipelines.model_io import ModelDir
+from rl_distill.pipelines.training import (
+    Phase,
+    describe_model,
+    frame_fingerprint,
+    frame_to_examples,
+    run_phases,
+    single_task,
+    work_dir,
+)
+from rl_distill.tracking import model_run
 from rl_distill.typed_config import ConfigError, from_dict
 
 
@@ -60,3 +74,25 @@ class StudentInitParams:
 
     def phase(self, where: str = "student_init") -> TrainConfig:
         return phase_config(self.sft, f"{where}.sft", sft=True)
+
+
+def train_from_scratch(name: str, init_from: str | None, model_cfg: ModelConfig, phases: list[Phase],
+                       train_examples: pl.DataFrame, val_examples: pl.DataFrame, tokenizer: Any) -> ModelDir:
+    """``init_from`` if set (vocabulary checked against ``tokenizer``), else build ``model_cfg`` and train it through
+    ``phases`` in one nested MLflow run named ``name`` (tags: method, seed, student, teacher, alpha)."""
+    if init_from is not None:
+        _, tok = load_model_dir(init_from)
+        check_shared_vocab(tok, tokenizer, names=(f"{name} ({init_from})", "project tokenizer"))
+        return ModelDir(init_from).check()
+    policy = build_model(model_cfg, tokenizer)
+    desc = describe_model(policy, name)
+    tags = {"method": name, "seed": phases[-1].config.seed, "alpha": "n/a",
+            "student": desc if name != "teacher" else "n/a", "teacher": desc if name == "teacher" else "n/a"}
+    params = {"model": model_cfg, **{phase.name: phase.config for phase in phases}}
+    with model_run(name, tags=tags, params=params) as logger:
+        final, _ = run_phases(
+            logger=logger, policy=policy, tokenizer=tokenizer, task=single_task(train_examples),
+            train_examples=frame_to_examples(train_examples), val_examples=frame_to_examples(val_examples),
+            phases=phases, output_dir=work_dir(name, model_cfg, *[p.config for p in phases],
+                                               frame_fingerprint(train_examples)))
+    return final
