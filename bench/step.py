@@ -11,6 +11,11 @@ this is a cost comparison, and response lengths would otherwise drift apart as t
 overhead is reported as the step-time ratio and as teacher time / grpo step time (the structural cost: one teacher
 forward per step). Goal: overhead <= 10% (the RLAD paper's table: +15.5%).
 
+kl_kd and rlad run with the trainer's default ``concurrent_scoring: auto`` (on a CPU with a core to spare, the
+teacher forward runs in a second thread beside the policy's old-log-prob pass; the results are bit-identical);
+``rlad_seq`` is rlad with ``concurrent_scoring: off`` in the same run, so the table shows what the overlap buys.
+Printed alongside: how many cores the process may use and whether ``auto`` turned the overlap on.
+
 Usage: ``.venv/bin/python bench/step.py [--steps 12] [--rounds 2] [--threads 1]``; ``--help`` for the sizes.
 """
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import statistics
 import tempfile
 import time
@@ -26,22 +32,24 @@ from pathlib import Path
 import torch
 
 from rl_distill.engine.config import TrainConfig
+from rl_distill.engine.rl_step import concurrent_scoring_enabled
 from rl_distill.engine.trainer import train
 from rl_distill.models.factory import ModelConfig, build_model, count_parameters
 from rl_distill.models.tokenizer import alphabet_for, build_tokenizer
 from rl_distill.tasks import get_task
 from rl_distill.typed_config import from_dict
 
-METHODS = ("grpo", "kl_kd", "rlad")
-PHASES = ("time/step_s", "time/rollout_s", "time/teacher_s", "time/update_s", "time/tokens_per_s",
-          "rollout/response_len_mean")
+#: (label, loss name, concurrent_scoring)
+RUNS = (("grpo", "grpo", "auto"), ("kl_kd", "kl_kd", "auto"), ("rlad", "rlad", "auto"), ("rlad_seq", "rlad", "off"))
+PHASES = ("time/step_s", "time/rollout_s", "time/teacher_s", "time/frozen_busy_s", "time/update_s",
+          "time/tokens_per_s", "rollout/response_len_mean")
 
 
 def _args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=12, help="training steps per run (per method and round)")
     p.add_argument("--skip", type=int, default=2, help="first steps of each run left out of the averages")
-    p.add_argument("--rounds", type=int, default=2, help="interleaved rounds over the three methods")
+    p.add_argument("--rounds", type=int, default=2, help="interleaved rounds over the four runs")
     p.add_argument("--prompts", type=int, default=16, help="B, prompts per step")
     p.add_argument("--group", type=int, default=8, help="G, samples per prompt")
     p.add_argument("--max-new-tokens", type=int, default=200)
@@ -62,8 +70,8 @@ def _model_cfg(spec: str, seed: int) -> ModelConfig:
                        intermediate_size=ffn, max_position_embeddings=512, seed=seed)
 
 
-def _rl_config(method: str, args: argparse.Namespace) -> TrainConfig:
-    return from_dict(TrainConfig, {
+def _rl_config(method: str, concurrent: str, args: argparse.Namespace) -> TrainConfig:
+    return from_dict(TrainConfig, {"concurrent_scoring": concurrent,
         "total_steps": args.steps, "prompts_per_step": args.prompts, "seed": 1,
         "rollout": {"group_size": args.group, "max_new_tokens": args.max_new_tokens},
         "loss": {"name": method, "config": {"compile": args.compile}},
@@ -98,29 +106,38 @@ def main() -> None:
               config=sft, output_dir=Path(tmp) / "sft", progress=False)
         print(f"warm start: {args.sft_steps} SFT steps in {time.perf_counter() - t0:.1f} s")
 
-        samples: dict[str, dict[str, list[float]]] = {m: {k: [] for k in PHASES} for m in METHODS}
+        samples: dict[str, dict[str, list[float]]] = {label: {k: [] for k in PHASES} for label, _, _ in RUNS}
         for r in range(args.rounds):
-            for method in METHODS:
+            for label, method, concurrent in RUNS:
                 result = train(policy=copy.deepcopy(student), tokenizer=tokenizer, task=task,
-                               train_examples=train_examples, val_examples=[], config=_rl_config(method, args),
+                               train_examples=train_examples, val_examples=[],
+                               config=_rl_config(method, concurrent, args),
                                teacher=teacher if method != "grpo" else None,
-                               output_dir=Path(tmp) / f"{method}_{r}", progress=False)
+                               output_dir=Path(tmp) / f"{label}_{r}", progress=False)
                 for key in PHASES:
-                    samples[method][key] += _mean_after(result.history, key, args.skip)
+                    samples[label][key] += _mean_after(result.history, key, args.skip)
 
-    mean = {m: {k: statistics.fmean(v) if v else 0.0 for k, v in samples[m].items()} for m in METHODS}
-    print(f"\n{'method':8} {'s/step':>8} {'rollout':>8} {'teacher':>8} {'update':>8} {'other':>8} {'tokens/s':>9}"
-          f" {'resp len':>8}")
-    for m in METHODS:
-        s = mean[m]
+    mean = {m: {k: statistics.fmean(v) if v else 0.0 for k, v in samples[m].items()} for m in samples}
+    print(f"\n{'run':9} {'s/step':>8} {'rollout':>8} {'teacher':>8} {'update':>8} {'other':>8} {'tokens/s':>9}"
+          f" {'resp len':>8} {'teacher busy':>12}")
+    for m, s in mean.items():
         other = s["time/step_s"] - s["time/rollout_s"] - s["time/teacher_s"] - s["time/update_s"]
-        print(f"{m:8} {s['time/step_s']:8.3f} {s['time/rollout_s']:8.3f} {s['time/teacher_s']:8.3f} "
+        print(f"{m:9} {s['time/step_s']:8.3f} {s['time/rollout_s']:8.3f} {s['time/teacher_s']:8.3f} "
               f"{s['time/update_s']:8.3f} {other:8.3f} {s['time/tokens_per_s']:9.0f} "
-              f"{s['rollout/response_len_mean']:8.1f}")
-    grpo, rlad, kl_kd = mean["grpo"]["time/step_s"], mean["rlad"]["time/step_s"], mean["kl_kd"]["time/step_s"]
-    print(f"\nkl_kd overhead over grpo (step time): {100 * (kl_kd / grpo - 1):+.1f}%")
-    print(f"rlad teacher scoring / grpo step time: {100 * mean['rlad']['time/teacher_s'] / grpo:.1f}%")
-    print(f"rlad overhead over grpo (step time): {100 * (rlad / grpo - 1):+.1f}%  (goal <= 10%; paper +15.5%)")
+              f"{s['rollout/response_len_mean']:8.1f} {s['time/frozen_busy_s']:12.3f}")
+    print("(teacher: time the step waited for the teacher forward; teacher busy: that forward's own duration)")
+    grpo = mean["grpo"]["time/step_s"]
+
+    def overhead(label: str) -> str:
+        return f"{100 * (mean[label]['time/step_s'] / grpo - 1):+.1f}%"
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"\ncores available: {cores}; concurrent_scoring auto -> "
+          f"{'on' if concurrent_scoring_enabled('auto', torch.device('cpu')) else 'off'}")
+    print(f"kl_kd overhead over grpo (step time): {overhead('kl_kd')}")
+    print(f"rlad teacher forward / grpo step time: {100 * mean['rlad']['time/frozen_busy_s'] / grpo:.1f}%")
+    print(f"rlad_seq overhead over grpo (step time, teacher forward not overlapped): {overhead('rlad_seq')}")
+    print(f"rlad overhead over grpo (step time): {overhead('rlad')}  (goal <= 10%; paper +15.5%)")
 
 
 if __name__ == "__main__":

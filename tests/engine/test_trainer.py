@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 
 import pytest
 import torch
 
+import rl_distill.engine.rl_step as rl_step_module
+from rl_distill.engine.frozen_stream import FrozenStream
+from rl_distill.engine.rl_step import concurrent_scoring_enabled
 from rl_distill.engine.trainer import train
 from rl_distill.models.factory import build_model, load_model_dir
 
@@ -63,6 +68,53 @@ def test_rlad_with_alpha_one_trains_exactly_like_grpo(tmp_path, tokenizer, task,
     _run(tmp_path / "rlad", rlad_model, tokenizer, task, examples, rlad, teacher=teacher)
     for p, q in zip(grpo_model.parameters(), rlad_model.parameters()):
         torch.testing.assert_close(p, q, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize(("loss", "with_teacher"), [
+    ({"name": "rlad", "config": {"compile": False, "alpha": 0.5}}, True),
+    ({"name": "kl_kd", "config": {"compile": False, "full_vocab": True}}, True),
+    ({"name": "grpo", "config": {"compile": False, "beta": 0.1}}, False),  # the reference model, not a teacher
+])
+def test_concurrent_scoring_trains_like_sequential(tmp_path, monkeypatch, tokenizer, task, examples, teacher, loss,
+                                                   with_teacher):
+    def run(mode, bucket_rows=None):
+        if bucket_rows is not None:
+            monkeypatch.setattr(rl_step_module, "FrozenStream", functools.partial(FrozenStream,
+                                                                                   bucket_rows=bucket_rows))
+        model = build_model(STUDENT, tokenizer)
+        result, logs = _run(tmp_path / f"{mode}{bucket_rows}", model, tokenizer, task,
+                            examples, make_config(loss=loss, concurrent_scoring=mode,
+                                                  rollout={"max_new_tokens": 24, "temperature": 3.0}),
+                            teacher=teacher if with_teacher else None)
+        return model, result, logs
+
+    seq_model, seq, _ = run("off")
+    # On, with rows too few for a bucket: the worker scores them all after the rollout, exactly as sequentially.
+    con_model, con, con_logs = run("on")
+    for (name, p), q in zip(seq_model.state_dict().items(), con_model.state_dict().values()):
+        assert torch.equal(p, q), name
+    assert seq.history["train/loss"] == con.history["train/loss"]
+    assert all(m["time/frozen_busy_s"] > 0 and m["time/frozen_streamed_frac"] == 0 for _, m in con_logs)
+    # Streamed one row at a time while the rollout runs: the same samples, the same update up to float rounding.
+    str_model, streamed, str_logs = run("on", bucket_rows=1)
+    assert any(m["time/frozen_streamed_frac"] > 0 for _, m in str_logs)
+    assert streamed.history["rollout/reward_mean"] == seq.history["rollout/reward_mean"]
+    for (name, p), q in zip(seq_model.state_dict().items(), str_model.state_dict().values()):
+        torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-5, msg=name)
+
+
+def test_concurrent_scoring_auto_rule(monkeypatch):
+    cpu = torch.device("cpu")
+    assert concurrent_scoring_enabled("on", torch.device("cuda")) and not concurrent_scoring_enabled("off", cpu)
+    assert not concurrent_scoring_enabled("auto", torch.device("cuda"))  # both passes would queue on one GPU
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert concurrent_scoring_enabled("auto", cpu)  # 2 passes x 1 thread on 2 cores (autouse: one torch thread)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert not concurrent_scoring_enabled("auto", cpu)  # 2 processes x 2 passes would share 2 cores
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    torch.set_num_threads(2)
+    assert not concurrent_scoring_enabled("auto", cpu)
 
 
 def test_reference_is_copied_when_beta_is_positive(tmp_path, student, tokenizer, task, examples):

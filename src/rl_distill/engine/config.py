@@ -25,6 +25,7 @@ SFT_LOSS = "sft"
 DECAYS = ("cosine", "linear", "constant")
 PROMPT_SAMPLING = ("bucketed", "shuffle")
 MIXED_PRECISION = ("no", "bf16", "fp16")
+CONCURRENT_SCORING = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,7 @@ class TrainConfig:
     max_nonfinite_steps: int = 3
     logprob_chunk_size: int | None = None
     mixed_precision: str = "no"
+    concurrent_scoring: str = "auto"
 
     def __post_init__(self) -> None:
         check_range("total_steps", self.total_steps, 1)
@@ -179,6 +181,7 @@ class TrainConfig:
         if self.logprob_chunk_size is not None:
             check_range("logprob_chunk_size", self.logprob_chunk_size, 1)
         check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
+        check_choice("concurrent_scoring", self.concurrent_scoring, CONCURRENT_SCORING)
         if not self.is_sft and self.rollout.temperature == 0.0:
             raise ConfigError("rollout.temperature=0 (greedy) gives G identical samples: RL needs temperature > 0.")
 

@@ -4,12 +4,24 @@ One job: turn B prompts into one policy update. The method enters only through t
 ``needs_teacher`` (kl_kd, rlad) adds one no-grad teacher forward per step, ``needs_ref`` one reference forward,
 ``needs_logits`` keeps full teacher logits for full-vocabulary KL. Teacher and reference log-probs are computed once
 per step and reused by every epoch and micro-batch (RLAD, arXiv 2602.22495, Sec. 4: "one teacher forward per batch").
+
+Concurrent scoring (``concurrent_scoring``, :mod:`rl_distill.engine.frozen_stream`): the frozen forwards need only
+the sampled tokens, so they run in a second thread: on each row as soon as the rollout sees it sample eos (while
+the longer rows are still being generated), and on the rest while the policy scores its own old log-probs (the
+rollout is then asked for its responses without them, and :func:`~rl_distill.rollout.base.with_old_logprobs` adds
+them). The numbers are those of the sequential path up to float rounding; only the wall clock changes.
+
 Metrics are 0-dim tensors or floats added to the step's accumulator: ``rollout/*``, ``time/*`` (``train/*`` come from
-the update). Shapes: B prompts, G samples each, N = B*G rows, T response tokens.
+the update). ``time/rollout_s`` is generation plus the old-policy pass, ``time/teacher_s`` the teacher/reference time
+the step waited for (all of it when sequential, only what the rollout did not hide when concurrent) and
+``time/frozen_busy_s`` the frozen passes' own duration; concurrent runs add ``time/frozen_streamed_frac``, the
+fraction of rows scored while the rollout was still running. Shapes: B prompts, G samples each, N = B*G rows, T response
+tokens.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,11 +29,12 @@ from typing import Any
 import torch
 
 from rl_distill.core.advantages import compute_advantages
+from rl_distill.engine.frozen_stream import FrozenStream, Scores
 from rl_distill.engine.metrics import MetricAccumulator
 from rl_distill.engine.rewards import RewardFn
-from rl_distill.engine.scoring import score_frozen
+from rl_distill.engine.scoring import FrozenModel, ScoreSettings, score_frozen_rows
 from rl_distill.engine.update import Learner, StepData, UpdateSettings, run_updates
-from rl_distill.rollout.base import RolloutBatch, RolloutConfig, RolloutEngine
+from rl_distill.rollout.base import RolloutBatch, RolloutConfig, RolloutEngine, with_old_logprobs
 from rl_distill.tasks.base import Example
 
 
@@ -36,6 +49,7 @@ class RLParts:
     advantage: str
     teacher: torch.nn.Module | None = None
     reference: torch.nn.Module | None = None
+    concurrent_scoring: bool = False
 
 
 def _sync(device: torch.device) -> None:
@@ -43,20 +57,58 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)  # honest phase timings on GPU
 
 
-def _frozen_scores(parts: RLParts, loss_fn: Any, batch: RolloutBatch,
-                   settings: UpdateSettings) -> tuple[Any, Any, Any]:
-    teacher_lp = teacher_logits = ref_lp = None
-    common = {"temperature": settings.temperature, "chunk_size": settings.chunk_size,
-              "micro_batch_size": parts.rollout.logprob_batch_size}
+def concurrent_scoring_enabled(mode: str, device: torch.device) -> bool:
+    """Whether ``concurrent_scoring`` (``auto`` | ``on`` | ``off``) runs the frozen models beside the rollout.
+
+    ``auto`` turns it on on CPU when the two threads' torch threads fit the cores this machine gives the local
+    processes (``2 * torch.get_num_threads() * LOCAL_WORLD_SIZE <= cores``): otherwise they would only fight over
+    the same cores. On GPU ``auto`` is off (both would queue on the same device).
+    """
+    if mode != "auto":
+        return mode == "on"
+    if device.type != "cpu":
+        return False
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return 2 * torch.get_num_threads() * local_processes <= cores
+
+
+def frozen_models(parts: RLParts, loss_fn: Any) -> list[FrozenModel]:
+    """The frozen models ``loss_fn`` needs scored this step: the teacher (``needs_teacher``; with logits when
+    ``needs_logits``) and the reference (``needs_ref``)."""
+    models = []
     if getattr(loss_fn, "needs_teacher", False):
         if parts.teacher is None:
             raise ValueError("this loss needs a teacher (needs_teacher=True) but train() got teacher=None")
-        with_logits = getattr(loss_fn, "needs_logits", False)
-        teacher_lp, teacher_logits = score_frozen(parts.teacher, batch, with_logits=with_logits,
-                                                  vocab_size=settings.vocab_size, **common)
+        models.append(FrozenModel("teacher", parts.teacher, bool(getattr(loss_fn, "needs_logits", False))))
     if getattr(loss_fn, "needs_ref", False):
-        ref_lp, _ = score_frozen(parts.reference, batch, **common)
-    return teacher_lp, teacher_logits, ref_lp
+        models.append(FrozenModel("reference", parts.reference))
+    return models
+
+
+def _rollout(policy: torch.nn.Module, parts: RLParts, prompts: list[str], models: list[FrozenModel],
+             score: ScoreSettings, concurrent: bool) -> tuple[RolloutBatch, Scores, dict[str, float]]:
+    """Rollout with old log-probs and frozen scores: ``(batch, scores, time/* metrics)``. Concurrent: the frozen
+    models score rows beside the rollout and beside the old-policy pass."""
+    t0 = time.perf_counter()
+    if not concurrent:
+        batch = parts.engine.generate(policy, parts.tokenizer, prompts, parts.rollout)
+        t1 = time.perf_counter()
+        scores = score_frozen_rows(models, batch.input_ids, batch.attention_mask, batch.response_start,
+                                   batch.response_mask, score) if models else {}
+        t2 = time.perf_counter()
+        return batch, scores, {"rollout_s": t1 - t0, "teacher_s": t2 - t1, "frozen_busy_s": t2 - t1}
+    pad = parts.tokenizer.pad_token_id if parts.tokenizer.pad_token_id is not None else parts.tokenizer.eos_token_id
+    with FrozenStream(models, score, pad) as stream:
+        batch = parts.engine.generate(policy, parts.tokenizer, prompts, parts.rollout, with_logprobs=False,
+                                      listener=stream)
+        stream.finish(batch)
+        batch = with_old_logprobs(policy, batch, parts.rollout)
+        t1 = time.perf_counter()
+        scores = stream.result()
+        t2 = time.perf_counter()
+    return batch, scores, {"rollout_s": t1 - t0, "teacher_s": t2 - t1, "frozen_busy_s": stream.busy_s,
+                           "frozen_streamed_frac": stream.streamed_rows / max(1, batch.response_ids.shape[0])}
 
 
 def rl_step(learner: Learner, parts: RLParts, settings: UpdateSettings, examples: list[Example], epochs: int,
@@ -64,20 +116,22 @@ def rl_step(learner: Learner, parts: RLParts, settings: UpdateSettings, examples
     """One RL step on ``examples`` (this process's B prompts). Returns ``(tokens processed, skipped updates)``."""
     device = learner.accelerator.device
     policy = learner.accelerator.unwrap_model(learner.model)
-    t0 = time.perf_counter()
-    batch = parts.engine.generate(policy, parts.tokenizer, [ex.prompt for ex in examples], parts.rollout)
+    models = frozen_models(parts, learner.loss_fn)
+    score = ScoreSettings(settings.temperature, settings.chunk_size, parts.rollout.logprob_batch_size,
+                          settings.vocab_size)
+    batch, scores, times = _rollout(
+        policy, parts, [ex.prompt for ex in examples], models, score, parts.concurrent_scoring and bool(models))
     _sync(device)
-    t1 = time.perf_counter()
 
+    t1 = time.perf_counter()
     rows = [examples[i] for i in batch.prompt_index.tolist()]  # N examples, G consecutive rows per prompt
     rewards, reward_metrics = parts.reward_fn(batch.texts, rows)
     rewards = torch.as_tensor(rewards, dtype=torch.float32)
     advantages, adv_metrics = compute_advantages(parts.advantage, rewards, parts.rollout.group_size)
     t2 = time.perf_counter()
-    teacher_lp, teacher_logits, ref_lp = _frozen_scores(parts, learner.loss_fn, batch, settings)
-    _sync(device)
-    t3 = time.perf_counter()
 
+    teacher_lp, teacher_logits = scores.get("teacher", (None, None))
+    ref_lp = scores["reference"][0] if "reference" in scores else None
     mask = batch.response_mask.float()
     data = StepData(
         input_ids=batch.input_ids, attention_mask=batch.attention_mask, response_mask=mask,
@@ -86,7 +140,7 @@ def rl_step(learner: Learner, parts: RLParts, settings: UpdateSettings, examples
     )
     skipped = run_updates(learner, data, settings, epochs, progress, metrics)
     _sync(device)
-    t4 = time.perf_counter()
+    t3 = time.perf_counter()
 
     lengths = batch.response_lengths.float()
     eos = parts.tokenizer.eos_token_id
@@ -97,8 +151,5 @@ def rl_step(learner: Learner, parts: RLParts, settings: UpdateSettings, examples
     metrics.add_all("rollout/", reward_metrics)
     metrics.add("rollout/response_len_mean", lengths.mean())
     metrics.add("rollout/truncated_frac", 1.0 - ended.mean())
-    metrics.add("time/rollout_s", t1 - t0)
-    metrics.add("time/reward_s", t2 - t1)
-    metrics.add("time/teacher_s", t3 - t2)
-    metrics.add("time/update_s", t4 - t3)
+    metrics.add_all("time/", {**times, "reward_s": t2 - t1, "update_s": t3 - t2})
     return batch.num_tokens(), skipped

@@ -36,7 +36,7 @@ from rl_distill.engine.config import TrainConfig
 from rl_distill.engine.metrics import MetricAccumulator, MetricHistory
 from rl_distill.engine.optim import build_optimizer
 from rl_distill.engine.rewards import RewardFn, outcome_reward_fn
-from rl_distill.engine.rl_step import RLParts, rl_step
+from rl_distill.engine.rl_step import RLParts, concurrent_scoring_enabled, rl_step
 from rl_distill.engine.sampler import PromptSampler
 from rl_distill.engine.schedule import build_scheduler
 from rl_distill.engine.sft_step import sft_step
@@ -184,7 +184,8 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
     engine = build_rollout_engine(config.rollout)
     parts = RLParts(tokenizer=tokenizer, engine=rollout_engine or engine, rollout=config.rollout,
                     reward_fn=reward_fn or outcome_reward_fn(task, config.reward), advantage=config.advantage,
-                    teacher=teacher, reference=reference)
+                    teacher=teacher, reference=reference,
+                    concurrent_scoring=concurrent_scoring_enabled(config.concurrent_scoring, accelerator.device))
     validate = _Validator(accelerator, tokenizer, task, val_examples, config)
     metrics, history = MetricAccumulator(), MetricHistory(state.history)
     mu = 1 if config.is_sft else config.mu

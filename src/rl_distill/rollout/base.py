@@ -10,9 +10,10 @@ Shapes: B prompts, G samples per prompt, N = B*G rows, P prompt columns (left pa
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import Tensor
@@ -146,21 +147,50 @@ def finish_rollout(model: torch.nn.Module, tokenizer: Any, prompt_ids: Tensor, p
     response_ids, mask = response_ids[:, :width], mask[:, :width]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     response_ids = response_ids.masked_fill(mask == 0, pad)
-    input_ids = torch.cat([prompt_ids, response_ids], dim=1)
-    attention = torch.cat([prompt_mask, mask.to(prompt_mask.dtype)], dim=1)
-    old = torch.zeros(mask.shape, dtype=torch.float32, device=device)
-    if with_logprobs:
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
-            old = sequence_logprobs(model, input_ids, attention, prompt_ids.shape[1], response_mask=mask,
-                                    temperature=cfg.temperature or 1.0, micro_batch_size=cfg.logprob_batch_size)
-        model.train(was_training)
-    return RolloutBatch(
+    batch = RolloutBatch(
         prompt_ids=prompt_ids, prompt_mask=prompt_mask, response_ids=response_ids, response_mask=mask,
-        old_logprobs=old * mask, prompt_index=prompt_index.to(device),
+        old_logprobs=torch.zeros(mask.shape, dtype=torch.float32, device=device), prompt_index=prompt_index.to(device),
         texts=decode_responses(tokenizer, response_ids, mask),
     )
+    return with_old_logprobs(model, batch, cfg) if with_logprobs else batch
+
+
+def old_policy_logprobs(model: torch.nn.Module, batch: RolloutBatch, cfg: RolloutConfig) -> Tensor:
+    """[N, T] fp32 log pi_old of ``batch``'s response tokens: one no-grad, eval-mode forward pass of ``model``.
+
+    The one definition of the old-policy log-probs (every engine, and the trainer when it scores them itself,
+    concurrently with the teacher): length-bucketed :func:`sequence_logprobs` at the sampling temperature,
+    ``cfg.logprob_batch_size`` rows per forward, zero where ``response_mask`` is 0.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            old = sequence_logprobs(model, batch.input_ids, batch.attention_mask, batch.response_start,
+                                    response_mask=batch.response_mask, temperature=cfg.temperature or 1.0,
+                                    micro_batch_size=cfg.logprob_batch_size)
+    finally:
+        model.train(was_training)
+    return old * batch.response_mask
+
+
+def with_old_logprobs(model: torch.nn.Module, batch: RolloutBatch, cfg: RolloutConfig) -> RolloutBatch:
+    """``batch`` with ``old_logprobs`` scored by ``model`` (:func:`old_policy_logprobs`)."""
+    return dataclasses.replace(batch, old_logprobs=old_policy_logprobs(model, batch, cfg))
+
+
+class FinishedRows(Protocol):
+    """Listens to a rollout while it runs (e.g. to score finished responses with a teacher before the rest are done).
+
+    ``prompts`` is called once, before sampling, with the [N, P] repeated prompts the rows are sampled from;
+    ``finished`` is called (on the sampling thread) for each row as soon as it samples eos, with the response ids up
+    to and including that eos. Rows that stop at ``max_new_tokens`` are never reported, and engines that cannot
+    stream (vLLM, the R-TAP cycle engine) report nothing: a listener must treat the returned batch as the truth.
+    """
+
+    def prompts(self, prompt_ids: Tensor, prompt_mask: Tensor) -> None: ...
+
+    def finished(self, row: int, response_ids: list[int]) -> None: ...
 
 
 class RolloutEngine(ABC):
@@ -176,14 +206,19 @@ class RolloutEngine(ABC):
 
     @abstractmethod
     def sample(self, model: torch.nn.Module, tokenizer: Any, prompt_ids: Tensor, prompt_mask: Tensor,
-               cfg: RolloutConfig) -> Tensor:
-        """[N, T'] response ids for the already repeated [N, P] prompts (pad id after eos)."""
+               cfg: RolloutConfig, listener: FinishedRows | None = None) -> Tensor:
+        """[N, T'] response ids for the already repeated [N, P] prompts (pad id after eos).
+
+        Engines that see rows finish one by one report them to ``listener.finished``; others may ignore it.
+        """
 
     def generate(self, model: torch.nn.Module, tokenizer: Any, prompts: list[str], cfg: RolloutConfig,
-                 with_logprobs: bool = True) -> RolloutBatch:
+                 with_logprobs: bool = True, listener: FinishedRows | None = None) -> RolloutBatch:
         """Sample ``cfg.group_size`` responses for each of the B ``prompts``; returns N = B*G rows.
 
-        ``with_logprobs=False`` (evaluation) skips the old-policy scoring pass.
+        ``with_logprobs=False`` skips the old-policy scoring pass and leaves ``old_logprobs`` at zero (evaluation,
+        or a trainer that scores them later with :func:`with_old_logprobs`, e.g. beside the teacher).
+        ``listener`` hears of each row as it finishes (:class:`FinishedRows`).
         """
         if not prompts:
             raise ValueError("generate() needs at least one prompt")
@@ -192,8 +227,10 @@ class RolloutEngine(ABC):
         group = cfg.group_size
         prompt_index = torch.arange(len(prompts)).repeat_interleave(group)  # [N]
         ids, mask = ids.repeat_interleave(group, dim=0).to(device), mask.repeat_interleave(group, dim=0).to(device)
+        if listener is not None:
+            listener.prompts(ids, mask)
         self.sync_weights(model)
-        response_ids = self.sample(model, tokenizer, ids, mask, cfg)
+        response_ids = self.sample(model, tokenizer, ids, mask, cfg, listener)
         return finish_rollout(model, tokenizer, ids, mask, response_ids, prompt_index, cfg, with_logprobs)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rl_distill.rollout.base import ROLLOUT_ENGINES, RolloutConfig, RolloutEngine
+from rl_distill.rollout.base import ROLLOUT_ENGINES, FinishedRows, RolloutConfig, RolloutEngine
 from rl_distill.typed_config import check_range
 
 _MODEL_PATHS = (
@@ -132,7 +132,8 @@ class VLLMRolloutEngine(RolloutEngine):
             reset()  # cached KV blocks were computed with the old weights
 
     def sample(self, model: torch.nn.Module, tokenizer: Any, prompt_ids: Tensor, prompt_mask: Tensor,
-               cfg: RolloutConfig) -> Tensor:
+               cfg: RolloutConfig, listener: FinishedRows | None = None) -> Tensor:
+        # ``listener`` is not told of rows one by one: vLLM returns them all at once (they are scored afterwards).
         llm = self._ensure_llm(model, tokenizer)  # built from the current weights on first use
         vllm = _import_vllm()
         eos = tokenizer.eos_token_id

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rl_distill.rollout.base import RolloutBatch, RolloutConfig, RolloutEngine
+from rl_distill.rollout.base import FinishedRows, RolloutBatch, RolloutConfig, RolloutEngine
 from rl_distill.rtap.calibration import auroc
 from rl_distill.rtap.confidence import ConfidenceGenerator
 from rl_distill.rtap.config import RTAPConfig
@@ -54,17 +54,19 @@ class RecursiveRolloutEngine(RolloutEngine):
         self.last: RecursiveRollout | None = None
 
     def sample(self, model: torch.nn.Module, tokenizer: Any, prompt_ids: Tensor, prompt_mask: Tensor,
-               cfg: RolloutConfig) -> Tensor:
+               cfg: RolloutConfig, listener: FinishedRows | None = None) -> Tensor:
         raise NotImplementedError("RecursiveRolloutEngine samples cycle by cycle: call generate()")
 
     def generate(self, model: torch.nn.Module, tokenizer: Any, prompts: list[str], cfg: RolloutConfig,
-                 with_logprobs: bool = True) -> RolloutBatch:
+                 with_logprobs: bool = True, listener: FinishedRows | None = None) -> RolloutBatch:
+        # ``listener`` hears nothing: a row is final only after its last cycle, so rows are scored afterwards.
         missing = [p for p in prompts if p not in self.answers]
         if missing:
             raise KeyError(f"no answer known for prompt {missing[0]!r}: build the engine with the training examples")
         self.last = recursive_rollout(
             model, tokenizer, self.task, prompts, [self.answers[p] for p in prompts], cfg,
-            max_cycles=self.max_cycles, stop_at_correct=self.stop_at_correct, end_with_eos=self.end_with_eos)
+            max_cycles=self.max_cycles, stop_at_correct=self.stop_at_correct, end_with_eos=self.end_with_eos,
+            with_logprobs=with_logprobs)
         return self.last.batch
 
 

@@ -17,8 +17,8 @@ rewards need (R-TAP, Lee, Chee, Ro, arXiv 2603.02099, Sec. 3 "recursive rollouts
 - **[choice]** With ``stop_at_correct`` (default) a trajectory stops generating as soon as a cycle is correct: the
   cycles after M would be cut anyway, so (with ``end_with_eos``) the loss and all rewards are unchanged and the CPU
   is spared.
-- Old-policy log-probs come from one no-grad forward pass over ``prompt + kept response`` with the shared scorer
-  (:func:`rl_distill.models.scoring.sequence_logprobs`), so they match the trainer's own scoring.
+- Old-policy log-probs come from one no-grad forward pass over ``prompt + kept response`` with the shared
+  old-policy scorer (:func:`rl_distill.rollout.base.old_policy_logprobs`), as for every other rollout engine.
 
 Shapes: B prompts, G samples per prompt, N = B*G rows, C max cycles, P prompt columns, T response columns.
 """
@@ -33,8 +33,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rl_distill.models.scoring import sequence_logprobs
-from rl_distill.rollout.base import RolloutBatch, RolloutConfig, decode_responses, encode_prompts
+from rl_distill.rollout.base import (
+    RolloutBatch,
+    RolloutConfig,
+    decode_responses,
+    encode_prompts,
+    with_old_logprobs,
+)
 from rl_distill.rollout.hf import generation_config
 from rl_distill.tasks.base import Task, Verdict
 from rl_distill.tasks.format import ANSWER_CLOSE, is_well_formed
@@ -228,10 +233,12 @@ def decode_cycle(tokenizer: Any, ids: list[int]) -> str:
 
 def recursive_rollout(model: torch.nn.Module, tokenizer: Any, task: Task, prompts: list[str], answers: list[str],
                       cfg: RolloutConfig, *, max_cycles: int = 4, stop_at_correct: bool = True,
-                      end_with_eos: bool = True) -> RecursiveRollout:
+                      end_with_eos: bool = True, with_logprobs: bool = True) -> RecursiveRollout:
     """Sample ``cfg.group_size`` recursive trajectories per prompt (N = B*G rows, grouped contiguously).
 
-    ``cfg.max_new_tokens`` is the per-cycle token cap; ``max_cycles`` is the paper's T (4).
+    ``cfg.max_new_tokens`` is the per-cycle token cap; ``max_cycles`` is the paper's T (4). ``with_logprobs=False``
+    leaves the batch's ``old_logprobs`` at zero (the caller scores them with
+    :func:`~rl_distill.rollout.base.with_old_logprobs`).
     """
     if not prompts or len(prompts) != len(answers):
         raise ValueError(f"need matching non-empty prompts and answers, got {len(prompts)} and {len(answers)}")
@@ -271,7 +278,8 @@ def recursive_rollout(model: torch.nn.Module, tokenizer: Any, task: Task, prompt
     kept = [truncate_after(cycles[i], m_list[i],
                            eos_id if ends_with_eos(stops[i], m_list[i], eos_after[i], end_with_eos) else None)
             for i in range(n)]
-    batch = _finish(model, tokenizer, prompt_ids, prompt_mask, [k[0] for k in kept], group, cfg)
+    batch = _finish(model, tokenizer, prompt_ids, prompt_mask, [k[0] for k in kept], group, cfg,
+                    with_logprobs)
     return RecursiveRollout(
         batch=batch, prompts=[prompts[row_prompt[i]] for i in range(n)],
         m=torch.tensor(m_list, dtype=torch.long), num_generated=torch.tensor([len(c) for c in cycles]),
@@ -281,8 +289,8 @@ def recursive_rollout(model: torch.nn.Module, tokenizer: Any, task: Task, prompt
 
 
 def _finish(model: torch.nn.Module, tokenizer: Any, prompt_ids: Tensor, prompt_mask: Tensor,
-            responses: list[list[int]], group: int, cfg: RolloutConfig) -> RolloutBatch:
-    """Right-pad the kept responses, mask them, decode them and score old log-probs in one forward pass."""
+            responses: list[list[int]], group: int, cfg: RolloutConfig, with_logprobs: bool) -> RolloutBatch:
+    """Right-pad the kept responses, mask them, decode them and (``with_logprobs``) score the old log-probs."""
     inner = _unwrap(model)
     device = next(inner.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -294,19 +302,12 @@ def _finish(model: torch.nn.Module, tokenizer: Any, prompt_ids: Tensor, prompt_m
             response_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
             response_mask[i, : len(row)] = 1
     prompt_index = torch.arange(prompt_ids.shape[0]).repeat_interleave(group)  # [N]
-    prompt_ids = prompt_ids.repeat_interleave(group, dim=0).to(device)
-    prompt_mask = prompt_mask.repeat_interleave(group, dim=0).to(device)
     response_ids, response_mask = response_ids.to(device), response_mask.to(device)
-    was_training = inner.training
-    inner.eval()
-    with torch.no_grad():
-        old = sequence_logprobs(model, torch.cat([prompt_ids, response_ids], dim=1),
-                                torch.cat([prompt_mask, response_mask.to(prompt_mask.dtype)], dim=1),
-                                prompt_ids.shape[1], temperature=cfg.temperature or 1.0,
-                                micro_batch_size=cfg.logprob_batch_size)
-    inner.train(was_training)
-    return RolloutBatch(
-        prompt_ids=prompt_ids, prompt_mask=prompt_mask, response_ids=response_ids, response_mask=response_mask,
-        old_logprobs=old * response_mask, prompt_index=prompt_index.to(device),
-        texts=decode_responses(tokenizer, response_ids, response_mask),
+    batch = RolloutBatch(
+        prompt_ids=prompt_ids.repeat_interleave(group, dim=0).to(device),
+        prompt_mask=prompt_mask.repeat_interleave(group, dim=0).to(device),
+        response_ids=response_ids, response_mask=response_mask,
+        old_logprobs=torch.zeros(response_mask.shape, dtype=torch.float32, device=device),
+        prompt_index=prompt_index.to(device), texts=decode_responses(tokenizer, response_ids, response_mask),
     )
+    return with_old_logprobs(model, batch, cfg) if with_logprobs else batch
