@@ -11,10 +11,12 @@ this is a cost comparison, and response lengths would otherwise drift apart as t
 overhead is reported as the step-time ratio and as teacher time / grpo step time (the structural cost: one teacher
 forward per step). Goal: overhead <= 10% (the RLAD paper's table: +15.5%).
 
-kl_kd and rlad run with the trainer's default ``concurrent_scoring: auto`` (on a CPU with a core to spare, the
-teacher forward runs in a second thread beside the policy's old-log-prob pass; the results are bit-identical);
-``rlad_seq`` is rlad with ``concurrent_scoring: off`` in the same run, so the table shows what the overlap buys.
-Printed alongside: how many cores the process may use and whether ``auto`` turned the overlap on.
+kl_kd and rlad run with the trainer's defaults: ``concurrent_scoring: auto`` (on a CPU with a core to spare, the
+teacher scores each response in a second thread as soon as it is sampled) and ``teacher_dtype: auto`` (bf16
+matmuls where the hardware has them). Two more rlad runs in the same process show what each buys: ``rlad_seq``
+(``concurrent_scoring: off``) and ``rlad_fp32`` (``teacher_dtype: float32``). Printed alongside: the cores the
+process may use and what each ``auto`` resolved to. Run it with ``--threads 1`` and ``--threads 2``: with two
+threads on two cores there is no core to spare, ``auto`` turns the overlap off, and GRPO itself is faster.
 
 Usage: ``.venv/bin/python bench/step.py [--steps 12] [--rounds 2] [--threads 1]``; ``--help`` for the sizes.
 """
@@ -34,13 +36,14 @@ import torch
 from rl_distill.engine.config import TrainConfig
 from rl_distill.engine.rl_step import concurrent_scoring_enabled
 from rl_distill.engine.trainer import train
-from rl_distill.models.factory import ModelConfig, build_model, count_parameters
+from rl_distill.models.factory import ModelConfig, build_model, count_parameters, resolve_dtype
 from rl_distill.models.tokenizer import alphabet_for, build_tokenizer
 from rl_distill.tasks import get_task
 from rl_distill.typed_config import from_dict
 
-#: (label, loss name, concurrent_scoring)
-RUNS = (("grpo", "grpo", "auto"), ("kl_kd", "kl_kd", "auto"), ("rlad", "rlad", "auto"), ("rlad_seq", "rlad", "off"))
+#: (label, loss name, TrainConfig overrides)
+RUNS = (("grpo", "grpo", {}), ("kl_kd", "kl_kd", {}), ("rlad", "rlad", {}),
+        ("rlad_seq", "rlad", {"concurrent_scoring": "off"}), ("rlad_fp32", "rlad", {"teacher_dtype": "float32"}))
 PHASES = ("time/step_s", "time/rollout_s", "time/teacher_s", "time/frozen_busy_s", "time/update_s",
           "time/tokens_per_s", "rollout/response_len_mean")
 
@@ -49,7 +52,7 @@ def _args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=12, help="training steps per run (per method and round)")
     p.add_argument("--skip", type=int, default=2, help="first steps of each run left out of the averages")
-    p.add_argument("--rounds", type=int, default=2, help="interleaved rounds over the four runs")
+    p.add_argument("--rounds", type=int, default=2, help="interleaved rounds over the five runs")
     p.add_argument("--prompts", type=int, default=16, help="B, prompts per step")
     p.add_argument("--group", type=int, default=8, help="G, samples per prompt")
     p.add_argument("--max-new-tokens", type=int, default=200)
@@ -70,8 +73,8 @@ def _model_cfg(spec: str, seed: int) -> ModelConfig:
                        intermediate_size=ffn, max_position_embeddings=512, seed=seed)
 
 
-def _rl_config(method: str, concurrent: str, args: argparse.Namespace) -> TrainConfig:
-    return from_dict(TrainConfig, {"concurrent_scoring": concurrent,
+def _rl_config(method: str, overrides: dict[str, str], args: argparse.Namespace) -> TrainConfig:
+    return from_dict(TrainConfig, {**overrides,
         "total_steps": args.steps, "prompts_per_step": args.prompts, "seed": 1,
         "rollout": {"group_size": args.group, "max_new_tokens": args.max_new_tokens},
         "loss": {"name": method, "config": {"compile": args.compile}},
@@ -108,10 +111,10 @@ def main() -> None:
 
         samples: dict[str, dict[str, list[float]]] = {label: {k: [] for k in PHASES} for label, _, _ in RUNS}
         for r in range(args.rounds):
-            for label, method, concurrent in RUNS:
+            for label, method, overrides in RUNS:
                 result = train(policy=copy.deepcopy(student), tokenizer=tokenizer, task=task,
                                train_examples=train_examples, val_examples=[],
-                               config=_rl_config(method, concurrent, args),
+                               config=_rl_config(method, overrides, args),
                                teacher=teacher if method != "grpo" else None,
                                output_dir=Path(tmp) / f"{label}_{r}", progress=False)
                 for key in PHASES:
@@ -132,11 +135,13 @@ def main() -> None:
         return f"{100 * (mean[label]['time/step_s'] / grpo - 1):+.1f}%"
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"\ncores available: {cores}; concurrent_scoring auto -> "
-          f"{'on' if concurrent_scoring_enabled('auto', torch.device('cpu')) else 'off'}")
+    print(f"\ncores available: {cores}; torch threads: {args.threads}; concurrent_scoring auto -> "
+          f"{'on' if concurrent_scoring_enabled('auto', torch.device('cpu')) else 'off'}; teacher_dtype auto -> "
+          f"{resolve_dtype('auto', torch.device('cpu'))}")
     print(f"kl_kd overhead over grpo (step time): {overhead('kl_kd')}")
     print(f"rlad teacher forward / grpo step time: {100 * mean['rlad']['time/frozen_busy_s'] / grpo:.1f}%")
     print(f"rlad_seq overhead over grpo (step time, teacher forward not overlapped): {overhead('rlad_seq')}")
+    print(f"rlad_fp32 overhead over grpo (step time, float32 teacher): {overhead('rlad_fp32')}")
     print(f"rlad overhead over grpo (step time): {overhead('rlad')}  (goal <= 10%; paper +15.5%)")
 
 

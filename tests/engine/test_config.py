@@ -30,6 +30,8 @@ def test_defaults_build():
     ({"validation": {"every": -1}}, ConfigError, "every=-1"),
     ({"checkpoint": {"keep_last": 0}}, ConfigError, "keep_last"),
     ({"reward": {"format_good": 1}}, ConfigError, "unknown key 'format_good'"),
+    ({"teacher_dtype": "bf16"}, ConfigError, "teacher_dtype='bf16' is not valid"),
+    ({"concurrent_scoring": "yes"}, ConfigError, "concurrent_scoring='yes' is not valid"),
 ])
 def test_bad_values_are_named(data, error, fragment):
     with pytest.raises(error, match=fragment):

@@ -53,7 +53,8 @@ def test_grpo_logs_every_metric_and_writes_a_loadable_model(tmp_path, student, t
 ])
 def test_teacher_methods_run_through_the_same_loop(tmp_path, student, teacher, tokenizer, task, examples, loss):
     before = teacher.state_dict()["model.embed_tokens.weight"].clone()
-    result, logs = _run(tmp_path, student, tokenizer, task, examples, make_config(loss=loss), teacher=teacher,
+    config = make_config(loss=loss, teacher_dtype="float32")  # its own dtype: frozen in place, not copied
+    result, logs = _run(tmp_path, student, tokenizer, task, examples, config, teacher=teacher,
                         teacher_tokenizer=tokenizer)
     assert result.final_step == 4
     assert all(m["time/teacher_s"] > 0 for _, m in logs)
@@ -83,7 +84,7 @@ def test_concurrent_scoring_trains_like_sequential(tmp_path, monkeypatch, tokeni
                                                                                    bucket_rows=bucket_rows))
         model = build_model(STUDENT, tokenizer)
         result, logs = _run(tmp_path / f"{mode}{bucket_rows}", model, tokenizer, task,
-                            examples, make_config(loss=loss, concurrent_scoring=mode,
+                            examples, make_config(loss=loss, concurrent_scoring=mode, teacher_dtype="float32",
                                                   rollout={"max_new_tokens": 24, "temperature": 3.0}),
                             teacher=teacher if with_teacher else None)
         return model, result, logs
@@ -95,12 +96,35 @@ def test_concurrent_scoring_trains_like_sequential(tmp_path, monkeypatch, tokeni
         assert torch.equal(p, q), name
     assert seq.history["train/loss"] == con.history["train/loss"]
     assert all(m["time/frozen_busy_s"] > 0 and m["time/frozen_streamed_frac"] == 0 for _, m in con_logs)
-    # Streamed one row at a time while the rollout runs: the same samples, the same update up to float rounding.
+    # Streamed one row at a time while the rollout runs: the same samples, the same update up to fp32 rounding
+    # (a bf16 teacher's rounding also depends on which rows share a forward: hence float32 here).
     str_model, streamed, str_logs = run("on", bucket_rows=1)
     assert any(m["time/frozen_streamed_frac"] > 0 for _, m in str_logs)
     assert streamed.history["rollout/reward_mean"] == seq.history["rollout/reward_mean"]
     for (name, p), q in zip(seq_model.state_dict().items(), str_model.state_dict().values()):
         torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize("loss", [
+    {"name": "rlad", "config": {"compile": False, "alpha": 0.5}},
+    {"name": "kl_kd", "config": {"compile": False, "full_vocab": True}},  # bf16 teacher logits, fp32 KL
+])
+def test_teacher_scores_in_teacher_dtype_on_a_copy(tmp_path, monkeypatch, student, teacher, tokenizer, task,
+                                                   examples, loss):
+    seen = []
+    real = rl_step_module.frozen_models
+
+    def spy(parts, loss_fn):
+        models = real(parts, loss_fn)
+        seen.extend(next(m.model.parameters()).dtype for m in models)
+        return models
+
+    monkeypatch.setattr(rl_step_module, "frozen_models", spy)
+    result, logs = _run(tmp_path, student, tokenizer, task, examples,
+                        make_config(loss=loss, teacher_dtype="bfloat16"), teacher=teacher)
+    assert result.final_step == 4 and set(seen) == {torch.bfloat16}
+    assert all(math.isfinite(v) for _, m in logs for v in m.values())
+    assert next(teacher.parameters()).dtype == torch.float32  # the caller's teacher keeps its precision
 
 
 def test_concurrent_scoring_auto_rule(monkeypatch):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -59,3 +61,15 @@ def test_score_frozen_temperature(student, tokenizer, temperature):
     batch = build_rollout_engine(cfg).generate(student, tokenizer, ["5+5\n"], cfg)
     scored, _ = score_frozen(student, batch, temperature=temperature)
     torch.testing.assert_close(scored, batch.old_logprobs, atol=1e-5, rtol=1e-5)
+
+
+def test_bfloat16_teacher_log_probs_stay_close_to_float32(student, teacher, tokenizer):
+    """What ``teacher_dtype: bfloat16`` costs in accuracy: the reduction is fp32, only the matmuls are bf16."""
+    cfg = RolloutConfig(group_size=4, max_new_tokens=16, temperature=2.0)
+    torch.manual_seed(0)
+    batch = build_rollout_engine(cfg).generate(student, tokenizer, ["1+2\n", "3+4\n"], cfg)
+    full, _ = score_frozen(teacher, batch)
+    half, _ = score_frozen(copy.deepcopy(teacher).to(torch.bfloat16), batch)
+    real = batch.response_mask.bool()
+    assert half.dtype == torch.float32 and not torch.equal(full, half)
+    assert (full - half)[real].abs().mean() < 0.02 and (full - half)[real].abs().max() < 0.1

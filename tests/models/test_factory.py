@@ -13,7 +13,9 @@ from rl_distill.models.factory import (
     check_model_vocab,
     check_shared_vocab,
     count_parameters,
+    has_fast_bfloat16,
     load_model_dir,
+    resolve_dtype,
 )
 from rl_distill.models.tokenizer import build_tokenizer
 from rl_distill.typed_config import ConfigError, from_dict
@@ -104,3 +106,16 @@ def test_model_vocab_too_small_fails(tokenizer):
     model = AutoModelForCausalLM.from_config(arch)
     with pytest.raises(ConfigError, match="10 rows but the tokenizer has 29"):
         check_model_vocab(model, tokenizer)
+
+
+def test_auto_dtype_is_bfloat16_only_where_the_hardware_multiplies_it(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    assert not has_fast_bfloat16(cpu) and resolve_dtype("auto", cpu) == "float32"
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    assert has_fast_bfloat16(cpu) and resolve_dtype("auto", cpu) == "bfloat16"
+    assert resolve_dtype("float32", cpu) == "float32" and resolve_dtype("float16", cpu) == "float16"
+    assert not has_fast_bfloat16(torch.device("meta"))
+    with pytest.raises(ConfigError, match="dtype='fp8' is not valid"):
+        resolve_dtype("fp8")

@@ -17,6 +17,7 @@ from typing import Any
 
 from rl_distill.core.advantages import ADVANTAGE_ESTIMATORS
 from rl_distill.core.losses import build_policy_loss
+from rl_distill.models.factory import AUTO_DTYPE, DTYPES
 from rl_distill.rollout.base import RolloutConfig
 from rl_distill.tasks.rewards import OutcomeRewardConfig
 from rl_distill.typed_config import ConfigError, check_choice, check_range
@@ -143,6 +144,15 @@ class TrainConfig:
     ``rollout.group_size``. Each step: rollout -> reward -> advantages -> teacher/reference scoring (once) -> ``mu``
     epochs over the N = B*G rows in micro-batches of ``mini_batch_size`` rows, one optimizer update every
     ``grad_accum_steps`` micro-batches. The learning-rate schedule advances once per training step.
+
+    Speed knobs that leave the algorithm alone:
+
+    - ``concurrent_scoring`` (auto | on | off): teacher/reference forwards in a second thread, on each response as
+      soon as it is sampled (:mod:`rl_distill.engine.frozen_stream`); ``auto`` = on for CPU runs whose torch threads
+      leave a core free (:func:`rl_distill.engine.rl_step.concurrent_scoring_enabled`).
+    - ``teacher_dtype`` (auto | float32 | bfloat16 | float16): the precision the frozen teacher scores in (its
+      log-probs are always reduced in fp32); ``auto`` = bfloat16 where the hardware multiplies it natively (AMX /
+      AVX512-BF16 CPUs, bf16 GPUs), else float32. The policy and the reference always run in their own dtype.
     """
 
     seed: int = 0
@@ -168,6 +178,7 @@ class TrainConfig:
     logprob_chunk_size: int | None = None
     mixed_precision: str = "no"
     concurrent_scoring: str = "auto"
+    teacher_dtype: str = "auto"
 
     def __post_init__(self) -> None:
         check_range("total_steps", self.total_steps, 1)
@@ -182,6 +193,7 @@ class TrainConfig:
             check_range("logprob_chunk_size", self.logprob_chunk_size, 1)
         check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
         check_choice("concurrent_scoring", self.concurrent_scoring, CONCURRENT_SCORING)
+        check_choice("teacher_dtype", self.teacher_dtype, (AUTO_DTYPE, *DTYPES))
         if not self.is_sft and self.rollout.temperature == 0.0:
             raise ConfigError("rollout.temperature=0 (greedy) gives G identical samples: RL needs temperature > 0.")
 

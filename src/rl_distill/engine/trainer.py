@@ -43,7 +43,7 @@ from rl_distill.engine.sft_step import sft_step
 from rl_distill.engine.update import Learner, UpdateSettings
 from rl_distill.engine.validation import evaluate_counts
 from rl_distill.models.checkpoint import atomic_dir, save_hf_dir
-from rl_distill.models.factory import check_model_vocab, check_shared_vocab
+from rl_distill.models.factory import DTYPES, check_model_vocab, check_shared_vocab, resolve_dtype
 from rl_distill.rollout.base import RolloutEngine, build_rollout_engine
 from rl_distill.tasks.base import Example, Task
 
@@ -68,9 +68,13 @@ class TrainResult:
     resumed_from: int | None = None
 
 
-def _freeze(model: torch.nn.Module | None, device: torch.device) -> torch.nn.Module | None:
+def _freeze(model: torch.nn.Module | None, device: torch.device, dtype: str | None = None) -> torch.nn.Module | None:
+    """``model`` frozen (no grad, eval mode) on ``device``; cast to ``dtype`` on a copy, so that the caller's model
+    keeps its precision (load it in that dtype to avoid the copy, as the pipelines do)."""
     if model is None:
         return None
+    if dtype is not None and next(model.parameters()).dtype != DTYPES[dtype]:
+        model = copy.deepcopy(model).to(DTYPES[dtype])
     model.requires_grad_(False)
     return model.eval().to(device)
 
@@ -156,7 +160,8 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
         raise ValueError(f"loss '{config.loss.name}' needs a teacher (it scores the student's tokens): pass teacher=")
     if getattr(loss_fn, "needs_ref", False) and reference is None:
         reference = copy.deepcopy(policy)  # the initial policy, taken before any resume overwrites the weights
-    teacher, reference = _freeze(teacher, accelerator.device), _freeze(reference, accelerator.device)
+    teacher = _freeze(teacher, accelerator.device, resolve_dtype(config.teacher_dtype, accelerator.device))
+    reference = _freeze(reference, accelerator.device)
 
     optimizer = build_optimizer(policy, config.optimizer)
     scheduler = build_scheduler(optimizer, total, config.schedule)

@@ -27,6 +27,33 @@ from rl_distill.typed_config import ConfigError, check_choice, check_range
 
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 SOURCES = ("config", "pretrained")
+AUTO_DTYPE = "auto"
+
+
+def has_fast_bfloat16(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bf16 natively: a CUDA GPU that supports bf16, or a CPU with AMX or AVX512-BF16
+    (elsewhere bf16 matmuls are emulated and slower than fp32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # torch.cpu's capability probes
+        return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
+    return False
+
+
+def resolve_dtype(name: str, device: torch.device | None = None) -> str:
+    """``name`` (a key of :data:`DTYPES` or ``auto``) as a key of :data:`DTYPES`: ``auto`` is ``bfloat16`` where
+    :func:`has_fast_bfloat16` (``device`` None: the GPU if there is one, else the CPU), else ``float32``.
+
+    >>> resolve_dtype("float16")
+    'float16'
+    """
+    if name != AUTO_DTYPE:
+        check_choice("dtype", name, (AUTO_DTYPE, *DTYPES))
+        return name
+    if device is None:
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return "bfloat16" if has_fast_bfloat16(device) else "float32"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import polars as pl
 import torch
 
 from rl_distill.engine.config import TrainConfig
-from rl_distill.models.factory import check_shared_vocab, load_model_dir
+from rl_distill.models.factory import check_shared_vocab, load_model_dir, resolve_dtype
 from rl_distill.parameters import PARAMETER_BLOCKS
 from rl_distill.pipelines.model_io import ModelDir
 from rl_distill.pipelines.training import (
@@ -152,7 +152,9 @@ def distill_student(student_init_model: ModelDir, teacher_model: ModelDir, train
     cfg = from_dict(MethodParams, params, where=where)
     train_cfg = cfg.train_config(common, method, where)
     policy, student_tok = load_model_dir(student_init_model.path)
-    teacher, teacher_tok = load_model_dir(teacher_model.path)
+    # Loaded directly in the precision it will score in (no fp32 copy next to a bf16 one).
+    teacher_dtype = resolve_dtype(train_cfg.teacher_dtype) if method != "offline_kd" else None
+    teacher, teacher_tok = load_model_dir(teacher_model.path, dtype=teacher_dtype)
     check_shared_vocab(teacher_tok, student_tok,
                        names=(f"teacher ({teacher_model.path})", f"student ({student_init_model.path})"))
     reference = load_model_dir(student_init_model.path)[0] if _needs_reference(train_cfg) else None

@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from rl_distill.engine.trainer import train
-from rl_distill.models.factory import load_model_dir
+from rl_distill.models.factory import load_model_dir, resolve_dtype
 from rl_distill.parameters import PARAMETER_BLOCKS
 from rl_distill.pipelines.distill.nodes import MethodParams, apply_tuned_params, deep_merge
 from rl_distill.pipelines.model_io import ModelDir
@@ -43,7 +43,7 @@ def tune_rlad(student_init_model: ModelDir, selected_teacher_model: ModelDir, rl
 
         config = from_dict(TrainConfig, apply_tuned_params(base, params), where="tuning trial")
         policy, _ = load_model_dir(student_init_model.path)  # every trial starts from the same student_init
-        teacher, _ = load_model_dir(selected_teacher_model.path)
+        teacher, _ = load_model_dir(selected_teacher_model.path, dtype=resolve_dtype(config.teacher_dtype))
         with tempfile.TemporaryDirectory(prefix="rlad-trial-") as tmp:
             return train(policy=policy, tokenizer=tokenizer, task=task, train_examples=train_ex,
                          val_examples=val_ex, config=config, teacher=teacher, log_fn=log_fn,
