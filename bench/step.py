@@ -12,11 +12,12 @@ overhead is reported as the step-time ratio and as teacher time / grpo step time
 forward per step). Goal: overhead <= 10% (the RLAD paper's table: +15.5%).
 
 kl_kd and rlad run with the trainer's defaults: ``concurrent_scoring: auto`` (on a CPU with a core to spare, the
-teacher scores each response in a second thread as soon as it is sampled) and ``teacher_dtype: auto`` (bf16
-matmuls where the hardware has them). Two more rlad runs in the same process show what each buys: ``rlad_seq``
-(``concurrent_scoring: off``) and ``rlad_fp32`` (``teacher_dtype: float32``). Printed alongside: the cores the
-process may use and what each ``auto`` resolved to. Run it with ``--threads 1`` and ``--threads 2``: with two
-threads on two cores there is no core to spare, ``auto`` turns the overlap off, and GRPO itself is faster.
+teacher scores each response in a second thread as soon as it is sampled) and ``teacher_dtype: float32``. Two more
+rlad runs in the same process show what each option buys: ``rlad_seq`` (``concurrent_scoring: off``) and
+``rlad_bf16`` (``teacher_dtype: bfloat16``; slower than fp32 on hardware without native bf16). Printed alongside:
+the cores the process may use and what each ``auto`` resolves to here. Run it with ``--threads 1`` and
+``--threads 2``: with two threads on two cores no core is spare, ``auto`` turns the overlap off, and GRPO itself
+is faster.
 
 Usage: ``.venv/bin/python bench/step.py [--steps 12] [--rounds 2] [--threads 1]``; ``--help`` for the sizes.
 """
@@ -43,7 +44,7 @@ from rl_distill.typed_config import from_dict
 
 #: (label, loss name, TrainConfig overrides)
 RUNS = (("grpo", "grpo", {}), ("kl_kd", "kl_kd", {}), ("rlad", "rlad", {}),
-        ("rlad_seq", "rlad", {"concurrent_scoring": "off"}), ("rlad_fp32", "rlad", {"teacher_dtype": "float32"}))
+        ("rlad_seq", "rlad", {"concurrent_scoring": "off"}), ("rlad_bf16", "rlad", {"teacher_dtype": "bfloat16"}))
 PHASES = ("time/step_s", "time/rollout_s", "time/teacher_s", "time/frozen_busy_s", "time/update_s",
           "time/tokens_per_s", "rollout/response_len_mean")
 
@@ -141,7 +142,7 @@ def main() -> None:
     print(f"kl_kd overhead over grpo (step time): {overhead('kl_kd')}")
     print(f"rlad teacher forward / grpo step time: {100 * mean['rlad']['time/frozen_busy_s'] / grpo:.1f}%")
     print(f"rlad_seq overhead over grpo (step time, teacher forward not overlapped): {overhead('rlad_seq')}")
-    print(f"rlad_fp32 overhead over grpo (step time, float32 teacher): {overhead('rlad_fp32')}")
+    print(f"rlad_bf16 overhead over grpo (step time, bfloat16 teacher): {overhead('rlad_bf16')}")
     print(f"rlad overhead over grpo (step time): {overhead('rlad')}  (goal <= 10%; paper +15.5%)")
 
 

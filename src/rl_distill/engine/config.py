@@ -150,9 +150,10 @@ class TrainConfig:
     - ``concurrent_scoring`` (auto | on | off): teacher/reference forwards in a second thread, on each response as
       soon as it is sampled (:mod:`rl_distill.engine.frozen_stream`); ``auto`` = on for CPU runs whose torch threads
       leave a core free (:func:`rl_distill.engine.rl_step.concurrent_scoring_enabled`).
-    - ``teacher_dtype`` (auto | float32 | bfloat16 | float16): the precision the frozen teacher scores in (its
-      log-probs are always reduced in fp32); ``auto`` = bfloat16 where the hardware multiplies it natively (AMX /
-      AVX512-BF16 CPUs, bf16 GPUs), else float32. The policy and the reference always run in their own dtype.
+    - ``teacher_dtype`` (float32 | bfloat16 | float16 | auto): the precision the frozen teacher's matmuls run in
+      (its log-softmax is always fp32); ``auto`` = bfloat16 where the hardware multiplies it natively (AMX /
+      AVX512-BF16 CPUs, bf16 GPUs), else float32. Default float32: the same numbers on every machine. The policy and
+      the reference always run in their own dtype.
     """
 
     seed: int = 0
@@ -178,7 +179,7 @@ class TrainConfig:
     logprob_chunk_size: int | None = None
     mixed_precision: str = "no"
     concurrent_scoring: str = "auto"
-    teacher_dtype: str = "auto"
+    teacher_dtype: str = "float32"
 
     def __post_init__(self) -> None:
         check_range("total_steps", self.total_steps, 1)
