@@ -12,6 +12,7 @@ from rl_distill.rollout.base import (
     build_rollout_engine,
     decode_responses,
     encode_prompts,
+    pad_responses,
     response_mask_from_ids,
 )
 from rl_distill.rollout.hf import HFRolloutEngine
@@ -53,3 +54,11 @@ def test_encode_left_pads_with_bos_and_decode_keeps_tags(tokenizer):
     body = tokenizer(text, add_special_tokens=False)["input_ids"]
     row = torch.tensor([body + [tokenizer.eos_token_id, tokenizer.pad_token_id]])
     assert decode_responses(tokenizer, row, response_mask_from_ids(row, tokenizer.eos_token_id)) == [text]
+
+
+def test_pad_responses_by_hand():
+    ids, mask = pad_responses([[5, 6, 7], [], [9]], pad_id=0)
+    assert ids.tolist() == [[5, 6, 7], [0, 0, 0], [9, 0, 0]]
+    assert mask.tolist() == [[1, 1, 1], [0, 0, 0], [1, 0, 0]]
+    ids, mask = pad_responses([[]], pad_id=2)  # at least one column
+    assert ids.tolist() == [[2]] and mask.tolist() == [[0]] and ids.dtype == mask.dtype == torch.long

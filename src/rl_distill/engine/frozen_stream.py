@@ -18,6 +18,7 @@ Shapes: N rows, P prompt columns, T response columns, V vocabulary.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import time
@@ -28,7 +29,7 @@ import torch
 from torch import Tensor
 
 from rl_distill.engine.scoring import FrozenModel, ScoreSettings, score_frozen_rows
-from rl_distill.rollout.base import RolloutBatch
+from rl_distill.rollout.base import RolloutBatch, pad_responses
 
 Scores = dict[str, tuple[Tensor, Tensor | None]]  # model name -> (logprobs [n, t], logits [n, t, V] or None)
 
@@ -126,19 +127,13 @@ class FrozenStream:
     def _score_bucket(self, bucket: _Bucket) -> None:
         assert self._prompt_ids is not None and self._prompt_mask is not None
         device = self._prompt_ids.device
-        width = max(len(r) for r in bucket.responses)
-        response = torch.full((len(bucket.rows), width), self.pad, dtype=torch.long)
-        mask = torch.zeros((len(bucket.rows), width), dtype=torch.long)
-        for i, ids in enumerate(bucket.responses):
-            response[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-            mask[i, : len(ids)] = 1
+        response, mask = pad_responses(bucket.responses, self.pad, device)
         rows = torch.tensor(bucket.rows, dtype=torch.long, device=device)
         prompt_ids, prompt_mask = self._prompt_ids[rows], self._prompt_mask[rows]
-        response, mask = response.to(device), mask.to(device)
         scores = score_frozen_rows(
             self.models, torch.cat([prompt_ids, response], dim=1),
-            torch.cat([prompt_mask, mask.to(prompt_mask.dtype)], dim=1), prompt_ids.shape[1], mask, self.settings,
-            rows_per_forward=len(bucket.rows))
+            torch.cat([prompt_mask, mask.to(prompt_mask.dtype)], dim=1), prompt_ids.shape[1], mask,
+            dataclasses.replace(self.settings, rows_per_forward=len(bucket.rows)))  # the bucket in one forward
         self._scored.append((rows, scores, bucket.responses))
 
     def _assemble(self, batch: RolloutBatch) -> Scores:

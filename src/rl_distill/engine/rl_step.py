@@ -34,7 +34,7 @@ from rl_distill.engine.metrics import MetricAccumulator
 from rl_distill.engine.rewards import RewardFn
 from rl_distill.engine.scoring import FrozenModel, ScoreSettings, score_frozen_rows
 from rl_distill.engine.update import Learner, StepData, UpdateSettings, run_updates
-from rl_distill.rollout.base import RolloutBatch, RolloutConfig, RolloutEngine, with_old_logprobs
+from rl_distill.rollout.base import RolloutBatch, RolloutConfig, RolloutEngine, pad_token_id, with_old_logprobs
 from rl_distill.tasks.base import Example
 
 
@@ -98,8 +98,7 @@ def _rollout(policy: torch.nn.Module, parts: RLParts, prompts: list[str], models
                                    batch.response_mask, score) if models else {}
         t2 = time.perf_counter()
         return batch, scores, {"rollout_s": t1 - t0, "teacher_s": t2 - t1, "frozen_busy_s": t2 - t1}
-    pad = parts.tokenizer.pad_token_id if parts.tokenizer.pad_token_id is not None else parts.tokenizer.eos_token_id
-    with FrozenStream(models, score, pad) as stream:
+    with FrozenStream(models, score, pad_token_id(parts.tokenizer)) as stream:
         batch = parts.engine.generate(policy, parts.tokenizer, prompts, parts.rollout, with_logprobs=False,
                                       listener=stream)
         stream.finish(batch)

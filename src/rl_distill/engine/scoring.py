@@ -45,11 +45,10 @@ class ScoreSettings:
 
 @torch.no_grad()
 def score_frozen_rows(models: list[FrozenModel], input_ids: Tensor, attention_mask: Tensor, response_start: int,
-                      response_mask: Tensor, settings: ScoreSettings,
-                      rows_per_forward: int | None = None) -> dict[str, tuple[Tensor, Tensor | None]]:
+                      response_mask: Tensor, settings: ScoreSettings) -> dict[str, tuple[Tensor, Tensor | None]]:
     """``{name: (logprobs [N, T] fp32, logits [N, T, V] or None)}`` of the responses under each frozen model.
 
-    Eval mode and no grad while scoring (each model's mode is restored). ``rows_per_forward`` overrides the setting.
+    Eval mode and no grad while scoring (each model's mode is restored).
     """
     out = {}
     for frozen in models:
@@ -59,7 +58,7 @@ def score_frozen_rows(models: list[FrozenModel], input_ids: Tensor, attention_ma
             out[frozen.name] = score_responses(
                 frozen.model, input_ids, attention_mask, response_start, response_mask,
                 temperature=settings.temperature, chunk_size=settings.chunk_size,
-                rows_per_forward=rows_per_forward or settings.rows_per_forward, with_logits=frozen.with_logits,
+                rows_per_forward=settings.rows_per_forward, with_logits=frozen.with_logits,
                 vocab_size=settings.vocab_size)
         finally:
             frozen.model.train(was_training)

@@ -14,7 +14,7 @@ import torch
 
 from rl_distill.engine.metrics import MetricAccumulator
 from rl_distill.engine.update import Learner, StepData, UpdateSettings, run_updates
-from rl_distill.rollout.base import encode_prompts
+from rl_distill.rollout.base import encode_prompts, pad_token_id
 from rl_distill.tasks.base import Example
 
 
@@ -24,7 +24,7 @@ def sft_data(tokenizer: Any, examples: list[Example], device: torch.device) -> S
     targets = [ids + [tokenizer.eos_token_id] for ids in
                tokenizer([ex.trace for ex in examples], add_special_tokens=False)["input_ids"]]
     width = max(len(t) for t in targets)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = pad_token_id(tokenizer)
     response_ids = torch.tensor([t + [pad] * (width - len(t)) for t in targets], dtype=prompt_ids.dtype)
     response_mask = torch.tensor([[1] * len(t) + [0] * (width - len(t)) for t in targets], dtype=prompt_mask.dtype)
     n_rows = len(examples)

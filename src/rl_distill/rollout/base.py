@@ -114,6 +114,24 @@ def encode_prompts(tokenizer: Any, prompts: list[str]) -> tuple[Tensor, Tensor]:
     return enc["input_ids"], enc["attention_mask"]
 
 
+def pad_token_id(tokenizer: Any) -> int:
+    """The id that pads responses: the tokenizer's pad token, else its eos."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def pad_responses(responses: list[list[int]], pad_id: int, device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
+    """``(ids [n, T], mask [n, T])`` long tensors on ``device``: the responses right-padded with ``pad_id`` to the
+    longest one (at least one column), mask 1 on real tokens."""
+    width = max(1, max((len(r) for r in responses), default=0))
+    ids = torch.full((len(responses), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(responses), width), dtype=torch.long)
+    for i, row in enumerate(responses):
+        if row:
+            ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+            mask[i, : len(row)] = 1
+    return ids.to(device), mask.to(device)
+
+
 def response_mask_from_ids(response_ids: Tensor, eos_token_id: int) -> Tensor:
     """[N, T] 1 up to and including the first eos of each row; rows without eos are all 1 (truncated)."""
     is_eos = (response_ids == eos_token_id).long()
@@ -145,8 +163,7 @@ def finish_rollout(model: torch.nn.Module, tokenizer: Any, prompt_ids: Tensor, p
     mask = response_mask_from_ids(response_ids, tokenizer.eos_token_id)
     width = max(1, int(mask.sum(dim=1).max().item()))
     response_ids, mask = response_ids[:, :width], mask[:, :width]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    response_ids = response_ids.masked_fill(mask == 0, pad)
+    response_ids = response_ids.masked_fill(mask == 0, pad_token_id(tokenizer))
     batch = RolloutBatch(
         prompt_ids=prompt_ids, prompt_mask=prompt_mask, response_ids=response_ids, response_mask=mask,
         old_logprobs=torch.zeros(mask.shape, dtype=torch.float32, device=device), prompt_index=prompt_index.to(device),

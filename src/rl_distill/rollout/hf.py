@@ -16,7 +16,7 @@ from torch import Tensor
 from transformers import GenerationConfig
 from transformers.generation.streamers import BaseStreamer
 
-from rl_distill.rollout.base import ROLLOUT_ENGINES, FinishedRows, RolloutConfig, RolloutEngine
+from rl_distill.rollout.base import ROLLOUT_ENGINES, FinishedRows, RolloutConfig, RolloutEngine, pad_token_id
 
 
 def generation_config(tokenizer: Any, cfg: RolloutConfig) -> GenerationConfig:
@@ -24,7 +24,7 @@ def generation_config(tokenizer: Any, cfg: RolloutConfig) -> GenerationConfig:
     common = {
         "max_new_tokens": cfg.max_new_tokens,
         "eos_token_id": tokenizer.eos_token_id,
-        "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+        "pad_token_id": pad_token_id(tokenizer),
         "use_cache": True,
         "repetition_penalty": 1.0,
     }

@@ -22,7 +22,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rl_distill.rollout.base import ROLLOUT_ENGINES, FinishedRows, RolloutConfig, RolloutEngine
+from rl_distill.rollout.base import (
+    ROLLOUT_ENGINES,
+    FinishedRows,
+    RolloutConfig,
+    RolloutEngine,
+    pad_responses,
+    pad_token_id,
+)
 from rl_distill.typed_config import check_range
 
 _MODEL_PATHS = (
@@ -137,7 +144,6 @@ class VLLMRolloutEngine(RolloutEngine):
         llm = self._ensure_llm(model, tokenizer)  # built from the current weights on first use
         vllm = _import_vllm()
         eos = tokenizer.eos_token_id
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
         params = vllm.SamplingParams(
             n=1, temperature=cfg.temperature, top_p=cfg.top_p if not cfg.greedy else 1.0, top_k=-1,
             max_tokens=cfg.max_new_tokens, stop_token_ids=[eos], skip_special_tokens=False, detokenize=False,
@@ -151,9 +157,7 @@ class VLLMRolloutEngine(RolloutEngine):
             if completion.finish_reason == "stop" and (not ids or ids[-1] != eos):
                 ids.append(eos)  # stopped on eos: make the eos explicit so the mask includes it
             rows.append(ids[: cfg.max_new_tokens])
-        width = max(1, max(len(r) for r in rows))
-        padded = [r + [pad] * (width - len(r)) for r in rows]
-        return torch.tensor(padded, dtype=prompt_ids.dtype, device=prompt_ids.device)
+        return pad_responses(rows, pad_token_id(tokenizer), prompt_ids.device)[0]
 
     def close(self) -> None:
         """Free the vLLM engine and its temporary model copy."""

@@ -38,6 +38,8 @@ from rl_distill.rollout.base import (
     RolloutConfig,
     decode_responses,
     encode_prompts,
+    pad_responses,
+    pad_token_id,
     with_old_logprobs,
 )
 from rl_distill.rollout.hf import generation_config
@@ -194,7 +196,7 @@ def generate_cycle(model: torch.nn.Module, tokenizer: Any, contexts: list[list[i
     ``"length"`` (``cfg.max_new_tokens`` reached). The sampling distribution is the HF engine's explicit one.
     """
     stop_id, eos_id = _answer_close_id(tokenizer), tokenizer.eos_token_id
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id
+    pad_id = pad_token_id(tokenizer)
     gen_cfg = copy.deepcopy(generation_config(tokenizer, cfg))
     gen_cfg.eos_token_id = [eos_id, stop_id]
     inner = _unwrap(model)
@@ -291,18 +293,9 @@ def recursive_rollout(model: torch.nn.Module, tokenizer: Any, task: Task, prompt
 def _finish(model: torch.nn.Module, tokenizer: Any, prompt_ids: Tensor, prompt_mask: Tensor,
             responses: list[list[int]], group: int, cfg: RolloutConfig, with_logprobs: bool) -> RolloutBatch:
     """Right-pad the kept responses, mask them, decode them and (``with_logprobs``) score the old log-probs."""
-    inner = _unwrap(model)
-    device = next(inner.parameters()).device
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    width = max(1, max(len(r) for r in responses))
-    response_ids = torch.full((len(responses), width), pad_id, dtype=torch.long)
-    response_mask = torch.zeros((len(responses), width), dtype=torch.long)
-    for i, row in enumerate(responses):
-        if row:
-            response_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-            response_mask[i, : len(row)] = 1
+    device = next(model.parameters()).device
+    response_ids, response_mask = pad_responses(responses, pad_token_id(tokenizer), device)
     prompt_index = torch.arange(prompt_ids.shape[0]).repeat_interleave(group)  # [N]
-    response_ids, response_mask = response_ids.to(device), response_mask.to(device)
     batch = RolloutBatch(
         prompt_ids=prompt_ids.repeat_interleave(group, dim=0).to(device),
         prompt_mask=prompt_mask.repeat_interleave(group, dim=0).to(device),
