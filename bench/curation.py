@@ -15,10 +15,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
 
 
 def run(rows: int, workers: int, max_tokens: int) -> dict[str, float]:
+    from rl_distill.curation.config import DataCurationConfig, SplitConfig, TaskSpec
+    from rl_distill.curation.curation import curate, split, statistics
+    from rl_distill.curation.generation import generate_raw
     from rl_distill.models.tokenizer import alphabet_for, build_tokenizer
-    from rl_distill.pipelines.data_curation.config import DataCurationConfig, SplitConfig, TaskSpec
-    from rl_distill.pipelines.data_curation.curation import curate, split, statistics
-    from rl_distill.pipelines.data_curation.generation import generate_raw
     from rl_distill.tasks.registry import get_task
 
     difficulties = (2, 3, 4, 5, 6)

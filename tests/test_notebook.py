@@ -7,6 +7,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from rl_distill.known_methods import known_methods
+
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "compare_methods.ipynb"
 
 
@@ -31,6 +33,6 @@ def test_notebook_runs_on_the_smoke_output(smoke_project: Path, tmp_path: Path,
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 3, [list(o.get("data", {})) for o in outputs]  # difficulty bars, curves, lengths
     html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
-    for model in ("teacher", "student_init", "grpo", "kl_kd", "rlad"):
+    for model in ("teacher", "student_init", *known_methods()):
         assert model in html, model
     assert not (tmp_path / "mlruns").exists()  # read-only against the project's store

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-EXPECTED_PIPELINES = {"data_curation", "teacher", "teacher_scoring", "student_init", "distill", "offline_kd", "rtap",
-                      "grpo", "kl_kd", "rlad", "__default__"}
+from rl_distill.known_methods import distill_methods, known_methods
+
+EXPECTED_PIPELINES = {"data_curation", "teacher", "teacher_scoring", "student_init", "distill", "rtap", "evaluation",
+                      "reporting", "tuning", "__default__", *known_methods()}
 
 
 @pytest.fixture(scope="module")
@@ -23,22 +25,24 @@ def pipelines():
 
 
 def test_every_pipeline_is_registered(pipelines) -> None:
-    assert set(pipelines) >= EXPECTED_PIPELINES
-    assert "tuning" not in {n.name for n in pipelines["__default__"].nodes} or True
+    assert set(pipelines) == EXPECTED_PIPELINES
     default_nodes = {n.name for n in pipelines["__default__"].nodes}
     for name, pipe in pipelines.items():
         if name not in ("__default__", "tuning"):
             assert {n.name for n in pipe.nodes} <= default_nodes, f"{name} is missing from __default__"
-    if "tuning" in pipelines:
-        assert not {n.name for n in pipelines["tuning"].nodes} & default_nodes, "tuning must stay out of __default__"
+    assert pipelines["tuning"].nodes and not {n.name for n in pipelines["tuning"].nodes} & default_nodes, \
+        "tuning must stay out of __default__"
 
 
 def test_distill_methods_are_namespaces_of_one_template(pipelines) -> None:
-    for method in ("offline_kd", "grpo", "kl_kd", "rlad"):
+    assert set(distill_methods()) >= {"offline_kd", "grpo", "kl_kd", "rlad", "opd"}
+    for method in distill_methods():
         names = {n.name for n in pipelines[method].nodes}
         assert f"{method}.train" in names
         assert pipelines[method].outputs() >= {f"{method}.student_model"}
     assert "params:distill.rlad" in pipelines["rlad"].inputs()
+    # the tuning study's record flows through the catalog: kedro-viz shows the tuning -> rlad edge
+    assert "best_rlad_params" in pipelines["rlad"].inputs() and "best_rlad_params" in pipelines["tuning"].outputs()
 
 
 def _write_param(project: Path, env: str, text: str) -> None:
@@ -46,6 +50,7 @@ def _write_param(project: Path, env: str, text: str) -> None:
     (project / "conf" / env / "parameters_bad.yml").write_text(text)
 
 
+@pytest.mark.slow  # a `kedro` subprocess
 def test_misspelled_parameter_key_names_key_and_file(project_factory, run_kedro) -> None:
     project = project_factory()
     path = project / "conf" / "base" / "parameters_distill.yml"
@@ -59,6 +64,7 @@ def test_misspelled_parameter_key_names_key_and_file(project_factory, run_kedro)
     assert "alpha" in out  # the suggestion
 
 
+@pytest.mark.slow  # a `kedro` subprocess
 def test_unknown_top_level_block_fails(project_factory, run_kedro) -> None:
     project = project_factory()
     _write_param(project, "base", "teachr: {init_from: null}\n")
@@ -67,6 +73,7 @@ def test_unknown_top_level_block_fails(project_factory, run_kedro) -> None:
     assert result.returncode != 0 and "teachr" in out and "parameters_bad.yml" in out, out[-3000:]
 
 
+@pytest.mark.slow  # a `kedro` subprocess
 def test_missing_catalog_entry_names_dataset_and_catalog(project_factory, run_kedro) -> None:
     project = project_factory()
     catalog = project / "conf" / "base" / "catalog.yml"
@@ -78,6 +85,7 @@ def test_missing_catalog_entry_names_dataset_and_catalog(project_factory, run_ke
     assert result.returncode != 0 and "rl_prompts" in out and "catalog.yml" in out, out[-3000:]
 
 
+@pytest.mark.slow  # a `kedro` subprocess
 def test_missing_teacher_checkpoint_fails_naming_path(project_factory, run_kedro) -> None:
     project = project_factory()
     teacher = project / "conf" / "base" / "parameters_teacher.yml"
@@ -98,4 +106,38 @@ def test_viz_build_contains_every_pipeline(project_factory, run_kedro) -> None:
     ids = {p["id"] for p in main["pipelines"]}
     assert ids >= EXPECTED_PIPELINES, ids
     modular = {n["name"] for n in main["nodes"] if n.get("type") == "modularPipeline"}
-    assert {"rlad", "grpo", "kl_kd", "offline_kd"} <= modular, modular
+    assert set(distill_methods()) <= modular, modular
+
+
+def _loaded_params(project: Path, runtime_params: dict | None = None) -> dict:
+    from kedro.config import OmegaConfigLoader
+
+    from rl_distill.settings import CONFIG_LOADER_ARGS
+
+    loader = OmegaConfigLoader(conf_source=str(project / "conf"), env="local", runtime_params=runtime_params,
+                               **CONFIG_LOADER_ARGS)
+    return loader["parameters"]
+
+
+def test_one_key_local_override_merges_into_base(project_factory) -> None:
+    from rl_distill.parameters import validate_parameters
+    from rl_distill.pipelines.distill.nodes import method_plan
+
+    project = project_factory()
+    base = _loaded_params(project)
+    (project / "conf" / "local" / "parameters_distill.yml").write_text(
+        "distill: {rlad: {loss: {config: {alpha: 0.7}}}}\n")
+    merged = _loaded_params(project)
+    assert merged["distill"]["rlad"]["loss"]["config"]["alpha"] == 0.7
+    # everything else is base's, key by key
+    assert merged["distill"]["common"] == base["distill"]["common"]
+    assert {k: v for k, v in merged["distill"]["rlad"]["loss"]["config"].items() if k != "alpha"} == \
+        {k: v for k, v in base["distill"]["rlad"]["loss"]["config"].items() if k != "alpha"}
+    assert set(merged["distill"]) == set(base["distill"])
+    validate_parameters(merged, lambda key: key)
+    plan = method_plan("rlad", merged["distill"]["common"], merged["distill"]["rlad"])
+    assert plan.train.loss.config["alpha"] == 0.7 and plan.train.total_steps == base["distill"]["common"]["total_steps"]
+    # --params (runtime parameters) override one key the same way
+    runtime = _loaded_params(project, {"distill": {"rlad": {"loss": {"config": {"alpha": 0.6}}}}})  # as --params
+    assert runtime["distill"]["rlad"]["loss"]["config"]["alpha"] == 0.6
+    assert runtime["distill"]["common"] == base["distill"]["common"]

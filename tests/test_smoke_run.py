@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from rl_distill.known_methods import known_methods
+
 pytestmark = pytest.mark.slow
 
-TRAINED = ("teacher", "student_init", "offline_kd", "grpo", "kl_kd", "rlad", "rtap")
+TRAINED = ("teacher", "student_init", *known_methods())
 
 
 @pytest.fixture(scope="module")

@@ -117,7 +117,10 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 def check_range(name: str, value: float, lo: float | None = None, hi: float | None = None, *,
                 lo_open: bool = False, hi_open: bool = False) -> None:
-    """Raise :class:`ConfigError` when ``value`` is outside [lo, hi] (or the open variants), naming both."""
+    """Raise :class:`ConfigError` when ``value`` is outside [lo, hi] (or the open variants), naming both; NaN is
+    outside every range (every comparison with it is False, so it would otherwise pass)."""
+    if isinstance(value, float) and value != value:
+        raise ConfigError(f"{name}={value!r} is not a number; give a finite value.")
     bad = (lo is not None and (value <= lo if lo_open else value < lo)) or (
         hi is not None and (value >= hi if hi_open else value > hi))
     if bad:

@@ -28,7 +28,7 @@ def _loss_and_grad(name: str, config: dict, batch: PolicyBatch):
 
 
 def test_registry_and_flags():
-    assert POLICY_LOSSES.names() == ["grpo", "kl_kd", "rlad", "sft"]
+    assert POLICY_LOSSES.names() == ["grpo", "kl_kd", "opd", "rlad", "sft"]
     assert not build_policy_loss("grpo").needs_teacher and not build_policy_loss("grpo").needs_ref
     assert build_policy_loss("grpo", {"beta": 0.01}).needs_ref
     assert build_policy_loss("rlad").needs_teacher and build_policy_loss("kl_kd").needs_teacher
@@ -288,7 +288,7 @@ def test_invalid_configuration(name, config, match):
 
 
 def test_unknown_loss_name():
-    with pytest.raises(UnknownNameError, match="grpo, kl_kd, rlad, sft"):
+    with pytest.raises(UnknownNameError, match="grpo, kl_kd, opd, rlad, sft"):
         build_policy_loss("ppo")
 
 

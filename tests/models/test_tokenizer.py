@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 from transformers import AutoTokenizer
 
+from rl_distill.curation.curation import token_length_expr, token_lengths
 from rl_distill.models.tokenizer import SPECIAL_TOKENS, alphabet_for, build_tokenizer, char_level_added_tokens
-from rl_distill.pipelines.data_curation.curation import token_length_expr, token_lengths
 from rl_distill.tasks.format import TAGS
 from rl_distill.tasks.registry import get_task
 

@@ -12,12 +12,12 @@ import yaml
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
+from rl_distill.curation.config import DataCurationConfig, SplitConfig, TaskSpec
+from rl_distill.curation.curation import check_no_leakage, curate, split
+from rl_distill.curation.generation import generate_raw, plan_chunks
+from rl_distill.io.tokenizer_dataset import TokenizerDataset
 from rl_distill.models.tokenizer import build_tokenizer
 from rl_distill.parameters import PARAMETER_BLOCKS
-from rl_distill.pipelines.data_curation.config import DataCurationConfig, SplitConfig, TaskSpec
-from rl_distill.pipelines.data_curation.curation import check_no_leakage, curate, split
-from rl_distill.pipelines.data_curation.datasets import TokenizerDataset
-from rl_distill.pipelines.data_curation.generation import generate_raw, plan_chunks
 from rl_distill.pipelines.data_curation.pipeline import create_pipeline
 from rl_distill.tasks.base import Verdict
 from rl_distill.tasks.registry import get_task

@@ -15,13 +15,13 @@ from kedro.runner import SequentialRunner
 
 from rl_distill.evaluation.samples import SAMPLE_SCHEMA
 from rl_distill.evaluation.summary import SUMMARY_SCHEMA
+from rl_distill.io.model_dir import ModelDir
 from rl_distill.models.factory import ModelConfig, build_model
 from rl_distill.models.tokenizer import build_tokenizer
 from rl_distill.parameters import PARAMETER_BLOCKS
 from rl_distill.pipelines.evaluation import config as eval_config
 from rl_distill.pipelines.evaluation.nodes import metric_key, mlflow_metrics, select_test_examples
 from rl_distill.pipelines.evaluation.pipeline import create_pipeline
-from rl_distill.pipelines.model_io import ModelDir
 from rl_distill.pipelines.training import RUN_FILE
 from rl_distill.tasks import get_task
 from rl_distill.typed_config import ConfigError
@@ -65,14 +65,14 @@ def test_bad_parameters_fail_naming_the_key(override: dict[str, Any], message: s
         PARAMETER_BLOCKS.get("evaluation")(_params(**override), "parameters_evaluation.yml:evaluation")
 
 
-def test_rtap_is_evaluated_once_its_pipeline_exists(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = eval_config.importlib.util.find_spec
-    monkeypatch.setattr(eval_config.importlib.util, "find_spec",
-                        lambda name: object() if name == "rl_distill.pipelines.rtap" else real(name))
+def test_every_registered_method_is_evaluated() -> None:
+    from rl_distill.known_methods import known_methods
+
     models = eval_config.evaluated_models()
-    assert models["rtap"] == "rtap.student_model"
-    assert list(models)[:2] == ["teacher", "student_init"]
-    assert "evaluation.rtap" in {n.name for n in create_pipeline().nodes}
+    assert list(models) == ["teacher", "student_init", *known_methods()]
+    assert {"rtap", "opd", "rlad"} <= set(models) and models["rtap"] == "rtap.student_model"
+    nodes = {n.name for n in create_pipeline().nodes}
+    assert {f"evaluation.{m}" for m in known_methods()} <= nodes
 
 
 # --- pure helpers ---

@@ -16,9 +16,9 @@ from kedro_datasets.matplotlib import MatplotlibDataset
 
 from rl_distill.evaluation.samples import SAMPLE_SCHEMA
 from rl_distill.evaluation.summary import summarize
+from rl_distill.io.optional_dataset import OptionalDataset
 from rl_distill.parameters import PARAMETER_BLOCKS
 from rl_distill.pipelines.evaluation.nodes import RUNS_SCHEMA
-from rl_distill.pipelines.reporting.datasets import OptionalDataset
 from rl_distill.pipelines.reporting.nodes import collect_histories, difficulty_label
 from rl_distill.pipelines.reporting.pipeline import create_pipeline
 from rl_distill.pipelines.reporting.report import configuration_lines

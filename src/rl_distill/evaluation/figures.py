@@ -20,9 +20,11 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from rl_distill.evaluation.summary import ALL, difficulty_sort_key
+from rl_distill.known_methods import known_methods
 
-# One fixed style per known method id (architecture principle 8: one id per method everywhere).
-_KNOWN = ("teacher", "student_init", "offline_kd", "grpo", "kl_kd", "rlad", "rtap")
+# One fixed style per model: the two base models, then every registered method id in sorted order
+# (architecture principle 8: one id per method everywhere).
+_BASE = ("teacher", "student_init")
 _COLORS = ("#4d4d4d", "#a6a6a6", "#8c564b", "#1f77b4", "#ff7f0e", "#d62728", "#2ca02c",
            "#9467bd", "#17becf", "#bcbd22", "#e377c2", "#7f7f7f")
 _MARKERS = ("s", "D", "v", "o", "^", "*", "P", "X", "<", ">", "h", "p")
@@ -33,13 +35,14 @@ PAPER_ALPHA_ABLATION = {0.1: (89.0, 78.4), 0.3: (90.1, 80.3), 0.5: (90.0, 80.5),
 
 def method_styles(names: Sequence[str]) -> dict[str, tuple[str, str]]:
     """``{name: (color, marker)}``: a known method id always gets its own style, other names spare ones."""
+    known = (*_BASE, *known_methods())
     styles: dict[str, tuple[str, str]] = {}
-    spare = iter(range(len(_KNOWN), 10_000))
+    spare = iter(range(len(known), 10_000))
     for name in names:
         if name in styles:
             continue
         base = name.split("/")[0].split(":")[0]
-        idx = _KNOWN.index(base) if base in _KNOWN else next(spare)
+        idx = known.index(base) if base in known else next(spare)
         styles[name] = (_COLORS[idx % len(_COLORS)], _MARKERS[idx % len(_MARKERS)])
     return styles
 

@@ -16,8 +16,8 @@ from typing import Any
 import polars as pl
 
 from rl_distill.engine.config import TrainConfig
+from rl_distill.io.model_dir import ModelDir
 from rl_distill.models.factory import ModelConfig, build_model, check_shared_vocab, load_model_dir
-from rl_distill.pipelines.model_io import ModelDir
 from rl_distill.pipelines.training import (
     Phase,
     describe_model,

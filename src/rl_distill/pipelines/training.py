@@ -22,8 +22,8 @@ import polars as pl
 
 from rl_distill.engine.config import TrainConfig
 from rl_distill.engine.trainer import train
+from rl_distill.io.model_dir import ModelDir
 from rl_distill.models.factory import count_parameters
-from rl_distill.pipelines.model_io import ModelDir
 from rl_distill.tasks.base import Example
 from rl_distill.tasks.registry import get_task
 from rl_distill.tracking import RunLogger

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rl_distill.core.methods import MethodSpec, register_method
 from rl_distill.engine.config import LossSpec, TrainConfig
 from rl_distill.rollout.base import RolloutConfig
 from rl_distill.rtap.rewards import RTAPRewardConfig
@@ -95,3 +96,9 @@ class RTAPConfig:
         """Most response tokens a trajectory can hold: T cycles of the per-cycle cap, plus one eos."""
         return self.cycles.max_cycles * self.train.rollout.max_new_tokens + 1
 
+
+
+# R-TAP is its own trainer kind: a two-stage pipeline (pipelines/rtap) on GRPO's loss with recursive rollouts.
+register_method(MethodSpec(
+    "rtap", trainer="rtap", loss="grpo", needs_teacher=False,
+    summary="GRPO on recursive think-answer cycles with confidence-generator rewards (R-TAP)"))

@@ -9,9 +9,10 @@ One job: the objective of method.md section 1,
 DeepSeekMath (arXiv 2402.03300) Eq. 3 with its k3 KL (Eq. 4); asymmetric clip-higher eps_low/eps_high from DAPO
 (arXiv 2503.14476) Sec. 3.1 (Clip-Higher); aggregation modes in :mod:`rl_distill.core.masked`.
 
-The core (:class:`GRPOLoss`) has two hooks: :meth:`GRPOLoss.anchor` (RLAD replaces the old-policy anchor with the
-teacher/old mixture) and :meth:`GRPOLoss.extra_loss` (KL-KD adds its reverse-KL term). Everything else, the
-compiled ratio kernel included, is shared.
+The core (:class:`GRPOLoss`) has three hooks: :meth:`GRPOLoss.anchor` (RLAD replaces the old-policy anchor with the
+teacher/old mixture), :meth:`GRPOLoss.token_advantages` (OPD replaces the outcome advantage by the per-token teacher
+signal) and :meth:`GRPOLoss.extra_loss` (KL-KD adds its reverse-KL term). Everything else, the compiled ratio
+kernel included, is shared.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from rl_distill.core.kernels import clipped_surrogate
 from rl_distill.core.kl import KL_ESTIMATORS
 from rl_distill.core.losses.base import POLICY_LOSSES, PolicyLoss, masked_kl
 from rl_distill.core.masked import AGGREGATIONS, DEFAULT_AGG, aggregate, masked_mean
+from rl_distill.core.methods import MethodSpec, register_method
 from rl_distill.core.types import (
     LossOutput,
     PolicyBatch,
@@ -84,6 +86,10 @@ class GRPOLoss(PolicyLoss):
         """log of the ratio's denominator [N, T] and any metrics it yields. GRPO: the old policy."""
         return batch.old_logprobs, {}
 
+    def token_advantages(self, batch: PolicyBatch, mask: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """The advantages the surrogate multiplies, [N] or [N, T], and any metrics. GRPO: the outcome advantage."""
+        return batch.advantages, {}
+
     def extra_loss(self, batch: PolicyBatch, mask: Tensor) -> tuple[Tensor | None, dict[str, Tensor]]:
         """A term added to the loss (already weighted) and its metrics. GRPO: none."""
         return None, {}
@@ -101,7 +107,9 @@ class GRPOLoss(PolicyLoss):
         self.check_batch(batch)
         mask = as_bool_mask(batch.response_mask)  # [N, T]
         anchor, metrics = self.anchor(batch, mask)
-        out = clipped_surrogate(batch.logprobs, batch.old_logprobs, anchor, batch.advantages, mask,
+        advantages, adv_metrics = self.token_advantages(batch, mask)
+        metrics.update(adv_metrics)
+        out = clipped_surrogate(batch.logprobs, batch.old_logprobs, anchor, advantages, mask,
                                 eps_low=cfg.eps_low, eps_high=cfg.eps_high, dual_clip=cfg.dual_clip,
                                 compile=cfg.compile)
         pg_loss = -aggregate(out.surrogate, mask, cfg.agg, cfg.norm_length)
@@ -123,3 +131,8 @@ class GRPOLoss(PolicyLoss):
 def teacher_log_ratio_mean(logprobs: Tensor, teacher_logprobs: Tensor, mask: Tensor) -> Tensor:
     """Detached mean over real tokens of log(pi_S / pi_T) (unclamped): > 0 where the student out-bids the teacher."""
     return masked_mean((logprobs.detach() - teacher_logprobs).float(), mask).detach()
+
+
+register_method(MethodSpec(
+    "grpo", trainer="rl", loss="grpo", needs_teacher=False, tunable=("eps_high",),
+    summary="clipped group-relative policy gradient (clip-higher), no teacher"))

@@ -23,6 +23,7 @@ from rl_distill.core.kl import KL_ESTIMATORS, full_vocab_kl
 from rl_distill.core.losses.base import POLICY_LOSSES, masked_kl
 from rl_distill.core.losses.grpo import GRPOConfig, GRPOLoss, teacher_log_ratio_mean
 from rl_distill.core.masked import aggregate
+from rl_distill.core.methods import MethodSpec, register_method
 from rl_distill.core.types import BatchError, PolicyBatch, require
 from rl_distill.registry import Registry
 from rl_distill.typed_config import check_choice, check_range
@@ -107,3 +108,8 @@ class KLKDLoss(GRPOLoss):
             "teacher_log_ratio": teacher_log_ratio_mean(batch.logprobs, batch.teacher_logprobs, mask),
         }
         return beta_kd * kd, metrics
+
+
+register_method(MethodSpec(
+    "kl_kd", trainer="rl", loss="kl_kd", needs_teacher=True, tunable=("eps_high", "beta_kd_start", "beta_kd_end"),
+    summary="GRPO + beta_kd * reverse KL(student || teacher) on student samples (KDRL)"))

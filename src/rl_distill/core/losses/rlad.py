@@ -37,6 +37,7 @@ from torch import Tensor
 from rl_distill.core.losses.base import POLICY_LOSSES
 from rl_distill.core.losses.grpo import GRPOConfig, GRPOLoss, teacher_log_ratio_mean
 from rl_distill.core.masked import masked_mean
+from rl_distill.core.methods import MethodSpec, register_method
 from rl_distill.core.types import PolicyBatch
 from rl_distill.registry import Registry
 from rl_distill.typed_config import check_choice, check_range
@@ -118,3 +119,8 @@ class RLADLoss(GRPOLoss):
             "teacher_log_ratio": teacher_log_ratio_mean(student, teacher, mask),
             "teacher_clamp_frac": masked_mean(clamped, mask).detach(),
         }
+
+
+register_method(MethodSpec(
+    "rlad", trainer="rl", loss="rlad", needs_teacher=True, tag_params=("alpha",), tunable=("alpha", "eps_high"),
+    summary="GRPO with the ratio taken against the teacher / old-policy mixture anchor (TRRD, RLAD Eq. 3-5)"))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from rl_distill.core.losses.base import POLICY_LOSSES, PolicyLoss
 from rl_distill.core.masked import AGGREGATIONS, aggregate, masked_mean
+from rl_distill.core.methods import MethodSpec, register_method
 from rl_distill.core.types import LossOutput, PolicyBatch, as_bool_mask, check_mask_and_advantages
 from rl_distill.typed_config import check_choice, check_range
 
@@ -46,3 +47,9 @@ class SFTLoss(PolicyLoss):
         nll = -batch.logprobs.where(mask, batch.logprobs.new_zeros(()))  # [N, T], padding zeroed first
         loss = aggregate(nll, mask, self.config.agg, self.config.norm_length)
         return LossOutput(loss, {"nll": masked_mean(nll.detach().float(), mask)})
+
+
+# Offline distillation (method.md section 4) is this loss on reject-sampled, verified teacher samples.
+register_method(MethodSpec(
+    "offline_kd", trainer="sft", loss="sft", needs_teacher=True,
+    summary="SFT on reject-sampled (verified-correct) teacher outputs"))

@@ -11,11 +11,11 @@ from typing import Any
 
 import polars as pl
 
+from rl_distill.curation.config import DataCurationConfig
+from rl_distill.curation.curation import curate, split, statistics
+from rl_distill.curation.generation import generate_raw
 from rl_distill.models.tokenizer import alphabet_for, build_tokenizer
 from rl_distill.parameters import PARAMETER_BLOCKS
-from rl_distill.pipelines.data_curation.config import DataCurationConfig
-from rl_distill.pipelines.data_curation.curation import curate, split, statistics
-from rl_distill.pipelines.data_curation.generation import generate_raw
 from rl_distill.tasks.base import Task
 from rl_distill.tasks.registry import get_task
 from rl_distill.typed_config import from_dict

@@ -3,38 +3,28 @@
 One job: turn ``parameters_evaluation.yml`` into :class:`EvaluationParams` (unknown keys and out-of-range
 values fail at context creation, naming the key) and list the models the pipeline evaluates.
 
-Adding a model is one line in :data:`MODEL_DATASETS` (or, for a method whose pipeline may be absent, in
-:data:`OPTIONAL_METHODS`: R-TAP is evaluated as soon as ``pipelines/rtap/`` exists).
+The evaluated models are the teacher, the student_init and every registered method
+(:func:`rl_distill.known_methods.known_methods`): a new method is evaluated without an edit here.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from rl_distill.evaluation.samples import EvalConfig
-from rl_distill.pipelines.distill.nodes import METHODS
+from rl_distill.known_methods import known_methods
 from rl_distill.typed_config import ConfigError, check_choice, check_range, from_dict, to_dict
 
-# model name (= MLflow run name = method id) -> the catalog dataset of its checkpoint (a ModelDirDataset).
-MODEL_DATASETS: dict[str, str] = {
-    "teacher": "selected_teacher_model",
-    "student_init": "student_init_model",
-    **{method: f"{method}.student_model" for method in METHODS},
-}
-# Methods evaluated only when their training pipeline package exists (written by another pipeline).
-OPTIONAL_METHODS: tuple[str, ...] = ("rtap",)
+# The models every run has besides the methods -> the catalog dataset of their checkpoint (a ModelDirDataset).
+BASE_MODELS: dict[str, str] = {"teacher": "selected_teacher_model", "student_init": "student_init_model"}
 
 
 def evaluated_models() -> dict[str, str]:
-    """:data:`MODEL_DATASETS` plus each optional method whose ``rl_distill.pipelines.<method>`` package exists."""
-    models = dict(MODEL_DATASETS)
-    for method in OPTIONAL_METHODS:
-        if importlib.util.find_spec(f"rl_distill.pipelines.{method}") is not None:
-            models[method] = f"{method}.student_model"
-    return models
+    """model name (= MLflow run name = method id) -> catalog dataset of its checkpoint: :data:`BASE_MODELS`, then
+    every registered method's ``<id>.student_model``."""
+    return {**BASE_MODELS, **{method: f"{method}.student_model" for method in known_methods()}}
 
 
 @dataclass(frozen=True)
@@ -82,7 +72,7 @@ class EvaluationParams:
         if self.max_test_examples is not None:
             check_range("max_test_examples", self.max_test_examples, 1)
         check_choice("device", self.device, ("auto", "cpu", "cuda"))
-        known = list(dict.fromkeys([*MODEL_DATASETS, *OPTIONAL_METHODS]))
+        known = list(evaluated_models())
         for name, overrides in self.per_model.items():
             if name not in known:
                 raise ConfigError(f"per_model: unknown model '{name}'. Evaluated models: {', '.join(known)}.")

@@ -22,9 +22,9 @@ import polars as pl
 
 from rl_distill.evaluation.samples import SAMPLE_SCHEMA, evaluate_model
 from rl_distill.evaluation.summary import ALL, SUMMARY_SCHEMA, summarize
+from rl_distill.io.model_dir import ModelDir
 from rl_distill.parameters import PARAMETER_BLOCKS
 from rl_distill.pipelines.evaluation.config import EvaluationParams, load_params
-from rl_distill.pipelines.model_io import ModelDir
 from rl_distill.pipelines.training import RUN_FILE, frame_to_examples, single_task
 from rl_distill.tracking import RunLogger, active_run_id, model_run
 from rl_distill.tracking.history import run_exists

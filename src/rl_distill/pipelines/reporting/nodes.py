@@ -41,7 +41,7 @@ def collect_histories(eval_runs: pl.DataFrame, params: Mapping[str, Any]) -> His
     """``{model: {key: [(step, value), ...]}}`` for ``curve_models`` (in that order) that were evaluated."""
     cfg = load_params(params)
     run_of = {r["model"]: r["run_id"] for r in eval_runs.iter_rows(named=True) if r["logged_to"] == "training_run"}
-    models = [m for m in cfg.curve_models if m in set(eval_runs["model"].to_list())]
+    models = [m for m in cfg.curve_methods() if m in set(eval_runs["model"].to_list())]
     return metric_histories({m: run_of.get(m) for m in models}, cfg.curve_keys)
 
 

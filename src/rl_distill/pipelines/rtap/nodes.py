@@ -15,10 +15,11 @@ from typing import Any
 
 import polars as pl
 
+from rl_distill.engine.method_params import deep_merge
+from rl_distill.io.model_dir import ModelDir
+from rl_distill.known_methods import run_tag_keys
 from rl_distill.models.factory import load_model_dir
 from rl_distill.parameters import PARAMETER_BLOCKS
-from rl_distill.pipelines.distill.nodes import deep_merge
-from rl_distill.pipelines.model_io import ModelDir
 from rl_distill.pipelines.training import (
     RUN_FILE,
     describe_model,
@@ -53,8 +54,8 @@ def train_rtap_student(student_init_model: ModelDir, rl_prompts: pl.DataFrame, v
     policy, _ = load_model_dir(student_init_model.path)
     task = single_task(rl_prompts)
     out = work_dir("rtap", cfg, model_fingerprint(student_init_model), frame_fingerprint(rl_prompts))
-    tags = {"method": "rtap", "seed": cfg.train.seed, "student": describe_model(policy, "student"),
-            "teacher": "none", "alpha": "n/a"}
+    tags = {"method": "rtap", **dict.fromkeys(run_tag_keys(), "n/a"), "seed": cfg.train.seed,
+            "student": describe_model(policy, "student"), "teacher": "none"}
     with detached_run("rtap_confidence", tags={**tags, "method": "rtap_confidence"},
                       params={"confidence": cfg.confidence, "cycles": cfg.cycles}) as conf_logger, \
             model_run("rtap", tags=tags, params={"train": cfg.train, "cycles": cfg.cycles,

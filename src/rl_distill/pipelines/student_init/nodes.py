@@ -8,9 +8,9 @@ from typing import Any
 
 import polars as pl
 
+from rl_distill.io.model_dir import ModelDir
 from rl_distill.parameters import PARAMETER_BLOCKS
 from rl_distill.pipelines.model_configs import StudentInitParams, check_init_from, train_from_scratch
-from rl_distill.pipelines.model_io import ModelDir
 from rl_distill.pipelines.training import Phase
 from rl_distill.typed_config import from_dict
 

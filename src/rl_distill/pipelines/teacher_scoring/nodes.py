@@ -11,10 +11,10 @@ from typing import Any
 import polars as pl
 
 from rl_distill.evaluation.teacher_scoring import ScoringConfig, cross_loglik, keep_prompt, sample_and_score
+from rl_distill.io.model_dir import ModelDir
 from rl_distill.models.factory import check_shared_vocab, load_model_dir
 from rl_distill.parameters import PARAMETER_BLOCKS
 from rl_distill.pipelines.model_configs import check_init_from
-from rl_distill.pipelines.model_io import ModelDir
 from rl_distill.pipelines.training import frame_to_examples, single_task
 from rl_distill.tracking import model_run
 from rl_distill.typed_config import from_dict

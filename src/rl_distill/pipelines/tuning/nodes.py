@@ -13,11 +13,12 @@ from typing import Any
 
 import polars as pl
 
+from rl_distill.engine.method_params import deep_merge, method_train_dict
 from rl_distill.engine.trainer import train
+from rl_distill.io.model_dir import ModelDir
 from rl_distill.models.factory import load_model_dir, resolve_dtype
 from rl_distill.parameters import PARAMETER_BLOCKS
-from rl_distill.pipelines.distill.nodes import MethodParams, apply_tuned_params, deep_merge
-from rl_distill.pipelines.model_io import ModelDir
+from rl_distill.pipelines.distill.nodes import method_plan, tuned_merger
 from rl_distill.pipelines.training import frame_to_examples, single_task
 from rl_distill.tuning import load_study, load_tuning_config, run_study, study_trials_table, training_objective
 from rl_distill.tuning import validate_tuning_block as _validate
@@ -31,17 +32,16 @@ def tune_rlad(student_init_model: ModelDir, selected_teacher_model: ModelDir, rl
               rlad: Mapping[str, Any]) -> tuple[dict[str, Any], pl.DataFrame]:
     """Run (or resume) the study; returns ``best_rlad_params`` and the trials table (for the alpha sweep)."""
     cfg = load_tuning_config(tuning, where="parameters_tuning.yml:tuning")
-    method = from_dict(MethodParams, rlad, where="parameters_distill.yml:distill.rlad")
-    base = deep_merge(common, method.train)
-    base["loss"] = method.loss
-    base = deep_merge(base, {"total_steps": cfg.steps_per_trial, "validation": {"every": cfg.eval_every}})
+    plan = method_plan(cfg.method, common, {**rlad, "use_tuned_params": False})  # trials start from its raw block
+    base = deep_merge(method_train_dict(plan.spec, common, plan.params, f"parameters_distill.yml:distill.{cfg.method}"),
+                      {"total_steps": cfg.steps_per_trial, "validation": {"every": cfg.eval_every}})
     task = single_task(rl_prompts)
     train_ex, val_ex = frame_to_examples(rl_prompts), frame_to_examples(val_examples)
 
     def train_once(params: Mapping[str, Any], log_fn: Any) -> Any:
         from rl_distill.engine.config import TrainConfig
 
-        config = from_dict(TrainConfig, apply_tuned_params(base, params), where="tuning trial")
+        config = from_dict(TrainConfig, tuned_merger(params, "tuning trial")(base), where="tuning trial")
         policy, _ = load_model_dir(student_init_model.path)  # every trial starts from the same student_init
         teacher, _ = load_model_dir(selected_teacher_model.path, dtype=resolve_dtype(config.teacher_dtype))
         with tempfile.TemporaryDirectory(prefix="rlad-trial-") as tmp:

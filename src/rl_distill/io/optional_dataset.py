@@ -5,7 +5,7 @@ The reporting pipeline draws the alpha sweep only when a tuning study has been r
 still report. Catalog use::
 
     tuning_trials_if_any:
-      type: rl_distill.pipelines.reporting.datasets.OptionalDataset
+      type: rl_distill.io.optional_dataset.OptionalDataset
       dataset: {type: polars.EagerPolarsDataset, file_format: csv, filepath: data/08_reporting/tuning_trials.csv}
 """
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import polars as pl
 
+from rl_distill.curation.config import SplitConfig
 from rl_distill.models.tokenizer import char_level_added_tokens
-from rl_distill.pipelines.data_curation.config import SplitConfig
 from rl_distill.tasks.base import Task, Verdict
 from rl_distill.tasks.format import is_well_formed
 

@@ -42,7 +42,7 @@ class ModelDir:
 
 
 class ModelDirDataset(AbstractDataset[ModelDir, ModelDir]):
-    """``rl_distill.pipelines.model_io.ModelDirDataset`` with ``path: data/06_models/<name>``."""
+    """``rl_distill.io.model_dir.ModelDirDataset`` with ``path: data/06_models/<name>``."""
 
     def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
         self._path = Path(path)

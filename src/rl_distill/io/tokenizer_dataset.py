@@ -1,7 +1,7 @@
 """A Kedro dataset for an HF tokenizer directory (``save_pretrained`` / ``AutoTokenizer.from_pretrained``).
 
 kedro-datasets' ``huggingface`` datasets cover hub data sets and pipelines, not tokenizers, hence this small class.
-Catalog use: ``type: rl_distill.pipelines.data_curation.datasets.TokenizerDataset`` with ``path: data/06_models/...``.
+Catalog use: ``type: rl_distill.io.tokenizer_dataset.TokenizerDataset`` with ``path: data/06_models/...``.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from rl_distill.pipelines.data_curation.config import DataCurationConfig
+from rl_distill.curation.config import DataCurationConfig
 from rl_distill.tasks.base import Task
 from rl_distill.tasks.registry import TASKS, get_task
 

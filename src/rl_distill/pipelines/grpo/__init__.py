@@ -1,5 +1,0 @@
-"""The ``grpo`` pipeline (see ``rl_distill.pipelines.distill``)."""
-
-from .pipeline import create_pipeline
-
-__all__ = ["create_pipeline"]

@@ -1,9 +1,0 @@
-"""``offline_kd``: one distillation method, the ``distill`` template instantiated in its own Kedro namespace."""
-
-from kedro.pipeline import Pipeline
-
-from rl_distill.pipelines.distill.pipeline import method_template
-
-
-def create_pipeline(**kwargs) -> Pipeline:
-    return method_template("offline_kd")
