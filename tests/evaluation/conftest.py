@@ -23,5 +23,5 @@ def synthetic_samples() -> pl.DataFrame:
                         fmt = bool(rng.random() > 0.1)
                         verdict = "correct" if correct else ("wrong" if fmt else "unparseable")
                         rows.append((model, f"kk/{level}/{p}", level, decoding, i, correct, verdict, fmt,
-                                     int(rng.integers(20, 60 * level)), 1, int(rng.poisson(0.5))))
+                                     int(rng.integers(20, 60 * level)), 1, int(rng.poisson(0.5)), correct or not fmt))
     return pl.DataFrame(rows, schema=SAMPLE_SCHEMA, orient="row")

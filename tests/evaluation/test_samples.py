@@ -74,9 +74,9 @@ def test_score_completions_frame() -> None:
     frame = score_samples("rlad", TASK, comps)
     assert dict(frame.schema) == SAMPLE_SCHEMA
     assert frame.rows() == [
-        ("rlad", "p1", 3, "sampled", 0, True, "correct", True, 9, 1, 0),
-        ("rlad", "p1", 3, "sampled", 1, False, "wrong", True, 11, 1, 1),
-        ("rlad", "p2", 2, "greedy", 0, False, "unparseable", False, 4, 0, 0),
+        ("rlad", "p1", 3, "sampled", 0, True, "correct", True, 9, 1, 0, None),  # this task has no checkable trace
+        ("rlad", "p1", 3, "sampled", 1, False, "wrong", True, 11, 1, 1, None),
+        ("rlad", "p2", 2, "greedy", 0, False, "unparseable", False, 4, 0, 0, None),
     ]
     assert score_samples("x", TASK, []).schema == pl.Schema(SAMPLE_SCHEMA)
     with pytest.raises(ValueError, match="decoding"):

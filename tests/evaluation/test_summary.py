@@ -16,9 +16,10 @@ from rl_distill.evaluation.summary import (
 from rl_distill.tasks.oops import OOPS_LEXICON
 
 
-def _row(model, pid, level, decoding, idx, correct, verdict=None, fmt=True, tokens=10, cycles=1, oops=0):
+def _row(model, pid, level, decoding, idx, correct, verdict=None, fmt=True, tokens=10, cycles=1, oops=0,
+         consistent=None):
     verdict = verdict or ("correct" if correct else "wrong")
-    return (model, pid, level, decoding, idx, correct, verdict, fmt, tokens, cycles, oops)
+    return (model, pid, level, decoding, idx, correct, verdict, fmt, tokens, cycles, oops, consistent)
 
 
 @pytest.fixture
@@ -148,3 +149,17 @@ def test_to_markdown_plain_table_and_escaping() -> None:
     md = to_markdown(table, footnotes=("a note",))
     assert md.splitlines() == ["| name | n | v |", "|---|---:|---:|", "| x\\|y | 3 | 1234.6 |",
                                "| z | 4 | – |", "", "a note"]
+
+
+def test_trace_consistency_is_the_share_of_consistent_replies_and_absent_without_traces() -> None:
+    rows = [
+        # p1: 3 of 4 sampled replies answer what their trace reached -> 0.75 ; p2: 1 of 2 -> 0.5 ; mean 0.625
+        *[_row("kk", "p1", 2, "sampled", i, True, consistent=c) for i, c in enumerate([True, True, True, False])],
+        _row("kk", "p2", 3, "sampled", 0, True, consistent=True),
+        _row("kk", "p2", 3, "sampled", 1, False, consistent=False),
+        _row("math", "q1", 1, "sampled", 0, True),  # a task without a checkable trace: null
+    ]
+    summary = summarize(pl.DataFrame(rows, schema=SAMPLE_SCHEMA, orient="row"), n_resamples=50)
+    value = summary.filter((pl.col("model") == "kk") & (pl.col("metric") == "trace_consistency"))
+    assert dict(zip(value["difficulty"], value["value"])) == {"all": 0.625, "2": 0.75, "3": 0.5}
+    assert summary.filter((pl.col("model") == "math") & (pl.col("metric") == "trace_consistency")).is_empty()

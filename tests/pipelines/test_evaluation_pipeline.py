@@ -15,12 +15,12 @@ from kedro.runner import SequentialRunner
 
 from rl_distill.evaluation.samples import SAMPLE_SCHEMA
 from rl_distill.evaluation.summary import SUMMARY_SCHEMA
+from rl_distill.evaluation.test_split import metric_key, mlflow_metrics, select_test_examples
 from rl_distill.io.model_dir import ModelDir
 from rl_distill.models.factory import ModelConfig, build_model
 from rl_distill.models.tokenizer import build_tokenizer
 from rl_distill.parameters import PARAMETER_BLOCKS
 from rl_distill.pipelines.evaluation import config as eval_config
-from rl_distill.pipelines.evaluation.nodes import metric_key, mlflow_metrics, select_test_examples
 from rl_distill.pipelines.evaluation.pipeline import create_pipeline
 from rl_distill.pipelines.training import RUN_FILE
 from rl_distill.tasks import get_task
@@ -91,9 +91,9 @@ def test_subsample_is_even_over_levels_and_deterministic() -> None:
 def test_mlflow_metric_names() -> None:
     summary = pl.DataFrame([("rlad", "all", "accuracy", 0.5, 0.4, 0.6), ("rlad", "3", "pass@2", 0.75, 0.5, 1.0),
                             ("rlad", "2", "oops_rate", 0.25, 0.0, 0.5)], schema=SUMMARY_SCHEMA, orient="row")
-    samples = pl.DataFrame([("rlad", "p1", 2, "sampled", 0, True, "correct", True, 5, 1, 0),
-                            ("rlad", "p1", 2, "sampled", 1, False, "wrong", True, 5, 1, 0),
-                            ("rlad", "p2", 3, "sampled", 0, True, "correct", True, 5, 1, 0)],
+    samples = pl.DataFrame([("rlad", "p1", 2, "sampled", 0, True, "correct", True, 5, 1, 0, True),
+                            ("rlad", "p1", 2, "sampled", 1, False, "wrong", True, 5, 1, 0, False),
+                            ("rlad", "p2", 3, "sampled", 0, True, "correct", True, 5, 1, 0, True)],
                            schema=SAMPLE_SCHEMA, orient="row")
     assert metric_key("mean@8", "all") == "eval/mean_at_8"
     assert mlflow_metrics(summary, samples) == {

@@ -14,6 +14,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from kedro_datasets.matplotlib import MatplotlibDataset
 
+from rl_distill.evaluation.report import configuration_lines
 from rl_distill.evaluation.samples import SAMPLE_SCHEMA
 from rl_distill.evaluation.summary import summarize
 from rl_distill.io.optional_dataset import OptionalDataset
@@ -21,7 +22,6 @@ from rl_distill.parameters import PARAMETER_BLOCKS
 from rl_distill.pipelines.evaluation.nodes import RUNS_SCHEMA
 from rl_distill.pipelines.reporting.nodes import collect_histories, difficulty_label
 from rl_distill.pipelines.reporting.pipeline import create_pipeline
-from rl_distill.pipelines.reporting.report import configuration_lines
 from rl_distill.typed_config import ConfigError
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -64,7 +64,7 @@ def evaluation() -> tuple[pl.DataFrame, pl.DataFrame]:
                     for i in range(n):
                         ok = bool(rng.random() < skill - 0.15 * (level - 2))
                         rows.append((model, f"kk/{level}/{p}", level, decoding, i, ok, "correct" if ok else "wrong",
-                                     True, int(rng.integers(20, 40 * level)), 1, int(rng.poisson(0.3))))
+                                     True, int(rng.integers(20, 40 * level)), 1, int(rng.poisson(0.3)), ok))
     samples = pl.DataFrame(rows, schema=SAMPLE_SCHEMA, orient="row")
     return samples, summarize(samples, (1, 4), n_resamples=100)
 

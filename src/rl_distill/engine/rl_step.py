@@ -21,6 +21,7 @@ tokens.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -36,6 +37,31 @@ from rl_distill.engine.scoring import FrozenModel, ScoreSettings, score_frozen_r
 from rl_distill.engine.update import Learner, StepData, UpdateSettings, run_updates
 from rl_distill.rollout.base import RolloutBatch, RolloutConfig, RolloutEngine, pad_token_id, with_old_logprobs
 from rl_distill.tasks.base import Example
+
+logger = logging.getLogger(__name__)
+
+
+class StallWatch:
+    """Warns once a run has had ``patience`` steps in a row in which every group's rewards were all equal.
+
+    Then every outcome advantage is 0 (``rollout/zero_adv_frac`` = 1) and a loss driven by it gets no policy
+    gradient: the student is too weak (or too strong) for the prompts, or the reward cannot tell its samples apart.
+    Losses whose advantage does not come from the outcome (pure OPD) say so with ``uses_outcome_advantage = False``.
+    """
+
+    def __init__(self, patience: int = 3) -> None:
+        self.patience = patience
+        self.streak = 0
+        self.warned = False
+
+    def update(self, zero_adv_frac: float, step: int) -> None:
+        self.streak = self.streak + 1 if zero_adv_frac >= 1.0 else 0
+        if self.streak >= self.patience and not self.warned:
+            self.warned = True
+            logger.warning("every group has had zero advantage for %d steps in a row (up to step %d): the outcome "
+                           "reward does not separate the samples, so the policy gradient is 0. Use prompts the "
+                           "student solves sometimes (teacher_scoring filters), a larger group_size, or a warmer "
+                           "student_init.", self.streak, step)
 
 
 @dataclass(frozen=True)
@@ -111,7 +137,8 @@ def _rollout(policy: torch.nn.Module, parts: RLParts, prompts: list[str], models
 
 
 def rl_step(learner: Learner, parts: RLParts, settings: UpdateSettings, examples: list[Example], epochs: int,
-            progress: float, metrics: MetricAccumulator) -> tuple[int, int]:
+            progress: float, metrics: MetricAccumulator, stall: StallWatch | None = None,
+            step: int = 0) -> tuple[int, int]:
     """One RL step on ``examples`` (this process's B prompts). Returns ``(tokens processed, skipped updates)``."""
     device = learner.accelerator.device
     policy = learner.accelerator.unwrap_model(learner.model)
@@ -127,6 +154,8 @@ def rl_step(learner: Learner, parts: RLParts, settings: UpdateSettings, examples
     rewards, reward_metrics = parts.reward_fn(batch.texts, rows)
     rewards = torch.as_tensor(rewards, dtype=torch.float32)
     advantages, adv_metrics = compute_advantages(parts.advantage, rewards, parts.rollout.group_size)
+    if stall is not None and getattr(learner.loss_fn, "uses_outcome_advantage", True):
+        stall.update(float(adv_metrics["zero_adv_frac"]), step)
     t2 = time.perf_counter()
 
     teacher_lp, teacher_logits = scores.get("teacher", (None, None))

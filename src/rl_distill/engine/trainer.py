@@ -36,7 +36,7 @@ from rl_distill.engine.config import TrainConfig
 from rl_distill.engine.metrics import MetricAccumulator, MetricHistory
 from rl_distill.engine.optim import build_optimizer
 from rl_distill.engine.rewards import RewardFn, outcome_reward_fn
-from rl_distill.engine.rl_step import RLParts, concurrent_scoring_enabled, rl_step
+from rl_distill.engine.rl_step import RLParts, StallWatch, concurrent_scoring_enabled, rl_step
 from rl_distill.engine.sampler import PromptSampler
 from rl_distill.engine.schedule import build_scheduler
 from rl_distill.engine.sft_step import sft_step
@@ -194,6 +194,7 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
     validate = _Validator(accelerator, tokenizer, task, val_examples, config)
     metrics, history = MetricAccumulator(), MetricHistory(state.history)
     mu = 1 if config.is_sft else config.mu
+    stall = StallWatch()
 
     bar = tqdm(total=total, initial=state.step, disable=not (progress and accelerator.is_main_process),
                desc=config.loss.name, dynamic_ncols=True)
@@ -206,7 +207,7 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
             if config.is_sft:
                 tokens, skipped = sft_step(learner, tokenizer, settings, examples, mu, frac, metrics)
             else:
-                tokens, skipped = rl_step(learner, parts, settings, examples, mu, frac, metrics)
+                tokens, skipped = rl_step(learner, parts, settings, examples, mu, frac, metrics, stall, state.step + 1)
             scheduler.step()
             state.step += 1
             step_s = time.perf_counter() - t0

@@ -11,7 +11,8 @@ One job, in two separable halves:
 
 Per-sample record columns (:data:`SAMPLE_SCHEMA`): ``model, example_id, difficulty, decoding``
 (``"sampled"`` | ``"greedy"``), ``sample_idx, correct, verdict`` (``"correct"`` | ``"wrong"`` |
-``"unparseable"``), ``format_ok, n_tokens, n_cycles, oops``.
+``"unparseable"``), ``format_ok, n_tokens, n_cycles, oops, trace_consistent`` (the final answer is the one the
+reply's own trace reached; null for tasks without a checkable trace).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ SAMPLED, GREEDY = "sampled", "greedy"
 SAMPLE_SCHEMA = {
     "model": pl.String, "example_id": pl.String, "difficulty": pl.Int64, "decoding": pl.String,
     "sample_idx": pl.Int64, "correct": pl.Boolean, "verdict": pl.String, "format_ok": pl.Boolean,
-    "n_tokens": pl.Int64, "n_cycles": pl.Int64, "oops": pl.Int64,
+    "n_tokens": pl.Int64, "n_cycles": pl.Int64, "oops": pl.Int64, "trace_consistent": pl.Boolean,
 }
 
 
@@ -96,6 +97,7 @@ class SampleScore:
     format_ok: bool
     n_cycles: int
     oops: int
+    trace_consistent: bool | None = None
 
     @property
     def correct(self) -> bool:
@@ -112,6 +114,7 @@ def score_sample(task: Task, example: Example, text: str, max_cycles: int | None
         format_ok=bool(is_well_formed(text, max_cycles=max_cycles)),
         n_cycles=sum(c.answer is not None for c in parse_cycles(text)),
         oops=int(count_oops(text)),
+        trace_consistent=task.trace_consistent(text),
     )
 
 
@@ -125,7 +128,7 @@ def score_samples(model_name: str, task: Task, completions: Iterable[Completion]
         s = score_sample(task, comp.example, comp.text, max_cycles)
         ex = comp.example
         rows.append((model_name, ex.id, int(ex.difficulty), comp.decoding, int(comp.sample_idx), s.correct,
-                     s.verdict.value, s.format_ok, int(comp.n_tokens), s.n_cycles, s.oops))
+                     s.verdict.value, s.format_ok, int(comp.n_tokens), s.n_cycles, s.oops, s.trace_consistent))
     return pl.DataFrame(rows, schema=SAMPLE_SCHEMA, orient="row")
 
 

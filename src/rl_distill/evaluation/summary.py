@@ -21,7 +21,8 @@ samples are correlated).
 - Behaviour metrics, over the sampled decoding (over the greedy sample when a model has no sampled rows):
   ``response_tokens`` (mean response length), ``format_error_rate`` (share not well formed),
   ``unparseable_rate`` (share with no parseable final answer), ``cycles`` (think-answer cycles per response)
-  and ``oops_rate`` (Oops-lexicon matches per response).
+  ``oops_rate`` (Oops-lexicon matches per response) and ``trace_consistency`` (share of replies whose answer is the
+  one their own trace reached; only for tasks with a checkable trace).
 """
 
 from __future__ import annotations
@@ -43,9 +44,10 @@ _BEHAVIOUR = {
     "unparseable_rate": (pl.col("verdict") == "unparseable").cast(pl.Float64),
     "cycles": pl.col("n_cycles").cast(pl.Float64),
     "oops_rate": pl.col("oops").cast(pl.Float64),
+    "trace_consistency": pl.col("trace_consistent").cast(pl.Float64),  # null (no checkable trace) -> not reported
 }
-DEFAULT_COMPARISON_METRICS = ("accuracy", "greedy_accuracy", "pass@k", "response_tokens", "format_error_rate",
-                              "cycles", "oops_rate")
+DEFAULT_COMPARISON_METRICS = ("accuracy", "greedy_accuracy", "pass@k", "response_tokens", "trace_consistency",
+                              "format_error_rate", "cycles", "oops_rate")
 
 
 def difficulty_sort_key(level: str) -> tuple[int, float, str]:
@@ -84,7 +86,8 @@ def _metric_rows(rows: pl.DataFrame, ks: Sequence[int]) -> list[tuple[str, np.nd
                                  f"problem has only {int(n.min())}. Raise num_samples or drop k={k}.")
             out.append((f"pass@{k}", pass_at_k_per_problem(n, c, k)))
     behaviour = sampled if sampled.height else greedy
-    out += [(name, behaviour[name].to_numpy()) for name in _BEHAVIOUR if behaviour.height]
+    out += [(name, behaviour[name].to_numpy()) for name in _BEHAVIOUR
+            if behaviour.height and behaviour[name].null_count() < behaviour.height]
     return out
 
 

@@ -86,6 +86,7 @@ class Task(abc.ABC):
     alphabet: ClassVar[str] = ""
     #: Whether dedupe compares questions case-sensitively (K&K's letter case carries meaning).
     case_sensitive: ClassVar[bool] = True
+    has_checkable_trace: ClassVar[bool] = False  # see :meth:`trace_answer`
     #: Whether ``generate`` draws fresh examples for each seed (False for loaded files: one call reads them all).
     procedural: ClassVar[bool] = True
 
@@ -104,6 +105,23 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def answers_match(self, predicted: str, answer: str) -> bool:
         """Whether a parsed ``predicted`` answer equals the canonical ``answer``. Never raises."""
+
+    def trace_answer(self, completion: str) -> str | None:
+        """The answer that ``completion``'s own reasoning trace reaches (in the cycle of its final answer), or
+        None when the trace reaches none. Tasks without a checkable trace format return None for every reply and
+        set ``has_checkable_trace = False``; trace consistency is then not reported. Never raises."""
+        return None
+
+    def trace_consistent(self, completion: str) -> bool | None:
+        """Whether the final answer is the one the reply's own trace reached (an empty trace or a guess that
+        contradicts the trace is inconsistent); None when the task has no checkable trace. Never raises."""
+        if not self.has_checkable_trace:
+            return None
+        try:
+            predicted, reached = self.parse_answer(completion), self.trace_answer(completion)
+            return predicted is not None and reached is not None and self.answers_match(predicted, reached)
+        except Exception:
+            return False
 
     def verify(self, completion: str, answer: str) -> Verdict:
         """CORRECT / WRONG / UNPARSEABLE for ``completion`` against the canonical ``answer``. Never raises."""

@@ -86,6 +86,11 @@ class GRPOLoss(PolicyLoss):
         """log of the ratio's denominator [N, T] and any metrics it yields. GRPO: the old policy."""
         return batch.old_logprobs, {}
 
+    @property
+    def uses_outcome_advantage(self) -> bool:
+        """Whether the surrogate's advantage comes from the outcome reward (all-equal groups then give no gradient)."""
+        return True
+
     def token_advantages(self, batch: PolicyBatch, mask: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """The advantages the surrogate multiplies, [N] or [N, T], and any metrics. GRPO: the outcome advantage."""
         return batch.advantages, {}

@@ -60,6 +60,10 @@ class OPDLoss(GRPOLoss):
     config: OPDConfig
     needs_teacher = True
 
+    @property
+    def uses_outcome_advantage(self) -> bool:
+        return self.config.outcome_weight > 0
+
     def token_advantages(self, batch: PolicyBatch, mask: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         cfg = self.config
         zero = batch.old_logprobs.new_zeros(())

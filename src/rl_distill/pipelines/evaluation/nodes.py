@@ -22,6 +22,7 @@ import polars as pl
 
 from rl_distill.evaluation.samples import SAMPLE_SCHEMA, evaluate_model
 from rl_distill.evaluation.summary import ALL, SUMMARY_SCHEMA, summarize
+from rl_distill.evaluation.test_split import mlflow_metrics, select_test_examples
 from rl_distill.io.model_dir import ModelDir
 from rl_distill.parameters import PARAMETER_BLOCKS
 from rl_distill.pipelines.evaluation.config import EvaluationParams, load_params
@@ -38,40 +39,6 @@ RUNS_SCHEMA = {"model": pl.String, "run_id": pl.String, "run_name": pl.String, "
 def validate_evaluation(block: Mapping[str, Any], where: str) -> None:
     """Context-creation check of the ``evaluation`` block (unknown keys / bad values raise ``ConfigError``)."""
     load_params(block, where=where)
-
-
-def select_test_examples(frame: pl.DataFrame, max_examples: int | None, seed: int) -> pl.DataFrame:
-    """At most ``max_examples`` rows, drawn round-robin over difficulty levels after a seeded shuffle.
-
-    Every level keeps ``~max_examples / levels`` problems (all of a level that has fewer), so a cap never
-    drops the hard levels; the same seed gives the same problems to every model. Output sorted by
-    (difficulty, id).
-    """
-    if max_examples is None or frame.height <= max_examples:
-        return frame.sort(["difficulty", "id"])
-    ranked = (frame.sample(fraction=1.0, shuffle=True, seed=seed)
-              .with_columns(pl.int_range(pl.len()).over("difficulty").alias("_rank")))
-    return ranked.sort(["_rank", "difficulty"]).head(max_examples).drop("_rank").sort(["difficulty", "id"])
-
-
-def metric_key(metric: str, difficulty: str) -> str:
-    """MLflow name of one summary row.
-
-    >>> metric_key("accuracy", "all"), metric_key("pass@4", "3")
-    ('eval/accuracy', 'eval/pass_at_4_d3')
-    """
-    name = metric.replace("@", "_at_")
-    return f"eval/{name}" if difficulty == ALL else f"eval/{name}_d{difficulty}"
-
-
-def mlflow_metrics(summary: pl.DataFrame, samples: pl.DataFrame) -> dict[str, float]:
-    """``eval/*`` metrics of one model's summary, plus ``eval/n_problems`` (and per level)."""
-    metrics = {metric_key(r["metric"], r["difficulty"]): r["value"] for r in summary.iter_rows(named=True)}
-    per_level = samples.group_by("difficulty").agg(pl.col("example_id").n_unique().alias("n"))
-    metrics["eval/n_problems"] = float(samples["example_id"].n_unique())
-    for row in per_level.iter_rows(named=True):
-        metrics[f"eval/n_problems_d{row['difficulty']}"] = float(row["n"])
-    return metrics
 
 
 def _device(name: str) -> str:

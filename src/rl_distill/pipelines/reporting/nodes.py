@@ -1,7 +1,7 @@
 """Reporting nodes: the evaluation tables -> comparison tables (markdown + csv) and figures.
 
 Thin adapters over :mod:`rl_distill.evaluation.summary` / :mod:`rl_distill.evaluation.figures` and
-:mod:`rl_distill.pipelines.reporting.report`. Training curves come from the MLflow runs listed in
+:mod:`rl_distill.evaluation.report`. Training curves come from the MLflow runs listed in
 ``eval_runs`` (each model's training run), read through :mod:`rl_distill.tracking.history`, so
 ``kedro run --pipelines reporting`` works off persisted evaluation outputs. The catalog writes everything to
 data/08_reporting/ and logs it as artifacts of the active (parent) MLflow run under ``reporting/``.
@@ -17,11 +17,11 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from rl_distill.evaluation import figures
+from rl_distill.evaluation.report import build_report, lookup
 from rl_distill.evaluation.samples import SAMPLED
 from rl_distill.evaluation.summary import comparison_table, difficulty_table
 from rl_distill.parameters import PARAMETER_BLOCKS
 from rl_distill.pipelines.reporting.config import ReportingParams, load_params
-from rl_distill.pipelines.reporting.report import build_report, lookup
 from rl_distill.tracking import active_run_id
 from rl_distill.tracking.history import Histories, metric_histories
 

@@ -16,9 +16,10 @@ from typing import Any, ClassVar
 
 from rl_distill.tasks.base import PROMPT_END, Example, Task, example_id
 from rl_distill.tasks.corrections import CORRECTION_MARKER
+from rl_distill.tasks.format import parse_cycles
 from rl_distill.tasks.knights_knaves.generator import KnightsKnavesConfig, StatementSampler, sample_puzzle
 from rl_distill.tasks.knights_knaves.logic import MAX_PEOPLE, PEOPLE, candidate_names
-from rl_distill.tasks.knights_knaves.trace import case_analysis, prompt_text, write_trace
+from rl_distill.tasks.knights_knaves.trace import CONTRADICTION, case_analysis, prompt_text, write_trace
 
 _ANSWER = re.compile(rf"[{PEOPLE}{PEOPLE.lower()}]+")
 _IGNORED = re.compile(r"[\s,]+")
@@ -35,6 +36,7 @@ class KnightsKnavesTask(Task):
     alphabet: ClassVar[str] = _chars(PEOPLE, PEOPLE.lower(), ":;&|>~^!()=01", " \n", "x", CORRECTION_MARKER,
                                      PROMPT_END)
     Config = KnightsKnavesConfig
+    has_checkable_trace: ClassVar[bool] = True
 
     def __init__(self, config: KnightsKnavesConfig | None = None) -> None:
         self.config = config or KnightsKnavesConfig()
@@ -90,6 +92,28 @@ class KnightsKnavesTask(Task):
         if not _ANSWER.fullmatch(roles) or len({c.upper() for c in roles}) != len(roles):
             return None
         return roles
+
+    def trace_answer(self, completion: str) -> str | None:
+        """The candidate the trace accepted: the first line of the final answer's ``<think>`` not ending in the
+        contradiction mark ``x`` (the reference trace stops at the first consistent candidate).
+
+        >>> task = KnightsKnavesTask()
+        >>> task.trace_answer("<think>AB A:b0 x\nAb A:b1 b:a0</think><answer>Ab</answer>")
+        'Ab'
+        >>> task.trace_answer("<think>AB A:b0 x</think><answer>Ab</answer>") is None  # every candidate refuted
+        True
+        >>> task.trace_answer("<think></think><answer>Ab</answer>") is None  # no trace: a guess
+        True
+        """
+        cycles = [c for c in parse_cycles(completion) if c.answer is not None]
+        if not cycles:
+            return None
+        for line in cycles[-1].think.splitlines():
+            tokens = line.split()
+            if tokens and tokens[-1] != CONTRADICTION:
+                roles = _IGNORED.sub("", tokens[0])
+                return roles if _ANSWER.fullmatch(roles) else None
+        return None
 
     def answers_match(self, predicted: str, answer: str) -> bool:
         """Exact match of the role strings (order matters: A, B, C, ...)."""
