@@ -169,3 +169,40 @@ def test_early_stopping_stops_and_stays_stopped(tmp_path, student, tokenizer, ta
     assert result.stopped_early and result.final_step == 2
     again, logs = _run(tmp_path, student, tokenizer, task, examples, config)
     assert again.final_step == 2 and again.resumed_from == 2 and logs == []
+
+
+def test_overlong_filtering_gives_truncated_responses_no_loss(tmp_path, monkeypatch, tokenizer, task, examples):
+    # 4 new tokens: the untrained student reaches eos in some rows only. Capture what the update receives.
+    seen = []
+    real = rl_step_module.run_updates
+
+    def spy(learner, data, *args, **kwargs):
+        seen.append(data.response_mask.clone())
+        return real(learner, data, *args, **kwargs)
+
+    monkeypatch.setattr(rl_step_module, "run_updates", spy)
+    masks = {}
+    for mask in (False, True):
+        seen.clear()
+        config = make_config(rollout={"group_size": 2, "max_new_tokens": 4}, overlong={"mask_truncated": mask},
+                             total_steps=3)
+        _run(tmp_path / str(mask), build_model(STUDENT, tokenizer), tokenizer, task, examples, config)
+        masks[mask] = [m.clone() for m in seen]
+    for plain, filtered in zip(masks[False], masks[True]):
+        kept = filtered.sum(dim=1) > 0
+        # a row keeps its whole mask iff it ended in eos (mask length < 4 or last real token = eos)
+        assert torch.equal(filtered[kept], plain[kept]) and filtered[~kept].sum() == 0
+    n_rows = sum(m.shape[0] for m in masks[True])
+    n_kept = sum(int((m.sum(dim=1) > 0).sum()) for m in masks[True])
+    assert 0 < n_kept < n_rows  # both kinds occurred, so the filter was exercised
+
+
+def test_soft_overlong_penalty_enters_the_reward(tmp_path, student, tokenizer, task, examples):
+    # Every response has 3 tokens = L_max, so with L_cache = 2 each gets the full -1 on top of its outcome reward.
+    base = make_config(rollout={"group_size": 2, "max_new_tokens": 3}, total_steps=1)
+    penalised = make_config(rollout={"group_size": 2, "max_new_tokens": 3}, overlong={"penalty_cache": 2},
+                            total_steps=1)
+    _, plain = _run(tmp_path / "a", build_model(STUDENT, tokenizer), tokenizer, task, examples, base)
+    _, logs = _run(tmp_path / "b", build_model(STUDENT, tokenizer), tokenizer, task, examples, penalised)
+    assert logs[0][1]["rollout/overlong_penalty_mean"] == -1.0
+    assert logs[0][1]["rollout/reward_mean"] == pytest.approx(plain[0][1]["rollout/reward_mean"] - 1.0)

@@ -139,6 +139,25 @@ class SFTConfig:
 
 
 @dataclass(frozen=True)
+class OverlongConfig:
+    """What happens to responses cut at ``rollout.max_new_tokens`` (DAPO, arXiv 2503.14476, Sec. 3.4).
+
+    - ``mask_truncated``: overlong filtering: a truncated response (no eos sampled) gets no loss; it still counts in
+      its group's reward statistics.
+    - ``penalty_cache``: soft overlong punishment (DAPO Eq. 13) with L_cache = this many tokens: a response of L
+      tokens gets ``0`` for ``L <= L_max - L_cache``, ``(L_max - L_cache - L) / L_cache`` up to ``L_max``, ``-1``
+      beyond; None = off. L_max = ``rollout.max_new_tokens``.
+    """
+
+    mask_truncated: bool = False
+    penalty_cache: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.penalty_cache is not None:
+            check_range("penalty_cache", self.penalty_cache, 1)
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """One training run (any method). B = ``prompts_per_step`` (global, split over processes), G =
     ``rollout.group_size``. Each step: rollout -> reward -> advantages -> teacher/reference scoring (once) -> ``mu``
@@ -164,6 +183,7 @@ class TrainConfig:
     loss: LossSpec = field(default_factory=LossSpec)
     advantage: str = "grpo"
     reward: OutcomeRewardConfig = field(default_factory=OutcomeRewardConfig)
+    overlong: OverlongConfig = field(default_factory=OverlongConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     mu: int = 1
@@ -195,6 +215,9 @@ class TrainConfig:
         check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
         check_choice("concurrent_scoring", self.concurrent_scoring, CONCURRENT_SCORING)
         check_choice("teacher_dtype", self.teacher_dtype, (AUTO_DTYPE, *DTYPES))
+        if self.overlong.penalty_cache is not None and self.overlong.penalty_cache > self.rollout.max_new_tokens:
+            raise ConfigError(f"overlong.penalty_cache={self.overlong.penalty_cache} exceeds rollout.max_new_tokens="
+                              f"{self.rollout.max_new_tokens}; use a cache of at most max_new_tokens tokens.")
         if not self.is_sft and self.rollout.temperature == 0.0:
             raise ConfigError("rollout.temperature=0 (greedy) gives G identical samples: RL needs temperature > 0.")
 

@@ -30,3 +30,15 @@ def outcome_reward_fn(task: Task, cfg: OutcomeRewardConfig) -> RewardFn:
         return torch.tensor(rewards, dtype=torch.float32), {"accuracy": accuracy}
 
     return reward_fn
+
+
+def soft_overlong_penalty(lengths: Tensor, max_len: int, cache: int) -> Tensor:
+    """DAPO's soft overlong punishment (arXiv 2503.14476, Eq. 13) per response of ``lengths`` [N] tokens:
+    0 up to ``max_len - cache``, then linear down to -1 at ``max_len``, -1 beyond.
+
+    >>> soft_overlong_penalty(torch.tensor([10, 16, 18, 20, 25]), max_len=20, cache=4).tolist()
+    [0.0, 0.0, -0.5, -1.0, -1.0]
+    """
+    lengths = lengths.float()
+    penalty = (max_len - cache - lengths) / cache
+    return penalty.clamp(min=-1.0, max=0.0)

@@ -30,9 +30,10 @@ from typing import Any
 import torch
 
 from rl_distill.core.advantages import compute_advantages
+from rl_distill.engine.config import OverlongConfig
 from rl_distill.engine.frozen_stream import FrozenStream, Scores
 from rl_distill.engine.metrics import MetricAccumulator
-from rl_distill.engine.rewards import RewardFn
+from rl_distill.engine.rewards import RewardFn, soft_overlong_penalty
 from rl_distill.engine.scoring import FrozenModel, ScoreSettings, score_frozen_rows
 from rl_distill.engine.update import Learner, StepData, UpdateSettings, run_updates
 from rl_distill.rollout.base import RolloutBatch, RolloutConfig, RolloutEngine, pad_token_id, with_old_logprobs
@@ -73,6 +74,7 @@ class RLParts:
     rollout: RolloutConfig
     reward_fn: RewardFn
     advantage: str
+    overlong: OverlongConfig = OverlongConfig()
     teacher: torch.nn.Module | None = None
     reference: torch.nn.Module | None = None
     concurrent_scoring: bool = False
@@ -153,6 +155,13 @@ def rl_step(learner: Learner, parts: RLParts, settings: UpdateSettings, examples
     rows = [examples[i] for i in batch.prompt_index.tolist()]  # N examples, G consecutive rows per prompt
     rewards, reward_metrics = parts.reward_fn(batch.texts, rows)
     rewards = torch.as_tensor(rewards, dtype=torch.float32)
+    eos = parts.tokenizer.eos_token_id
+    ended = (batch.response_ids == eos).any(dim=1)  # [N]; False = cut at max_new_tokens
+    if parts.overlong.penalty_cache is not None:
+        penalty = soft_overlong_penalty(batch.response_lengths.cpu(), parts.rollout.max_new_tokens,
+                                        parts.overlong.penalty_cache)
+        rewards = rewards + penalty
+        reward_metrics = {**reward_metrics, "overlong_penalty_mean": penalty.mean()}
     advantages, adv_metrics = compute_advantages(parts.advantage, rewards, parts.rollout.group_size)
     if stall is not None and getattr(learner.loss_fn, "uses_outcome_advantage", True):
         stall.update(float(adv_metrics["zero_adv_frac"]), step)
@@ -161,6 +170,8 @@ def rl_step(learner: Learner, parts: RLParts, settings: UpdateSettings, examples
     teacher_lp, teacher_logits = scores.get("teacher", (None, None))
     ref_lp = scores["reference"][0] if "reference" in scores else None
     mask = batch.response_mask.float()
+    if parts.overlong.mask_truncated:  # DAPO overlong filtering: truncated responses get no loss
+        mask = mask * ended.to(mask.device, mask.dtype).unsqueeze(1)
     data = StepData(
         input_ids=batch.input_ids, attention_mask=batch.attention_mask, response_mask=mask,
         old_logprobs=batch.old_logprobs, advantages=advantages.to(device), response_start=batch.response_start,
@@ -171,8 +182,7 @@ def rl_step(learner: Learner, parts: RLParts, settings: UpdateSettings, examples
     t3 = time.perf_counter()
 
     lengths = batch.response_lengths.float()
-    eos = parts.tokenizer.eos_token_id
-    ended = (batch.response_ids == eos).any(dim=1).float()
+    ended = ended.float()
     metrics.add("rollout/reward_mean", rewards.mean())
     metrics.add("rollout/reward_std", rewards.std(unbiased=False))
     metrics.add_all("rollout/", adv_metrics)

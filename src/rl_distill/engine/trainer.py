@@ -189,6 +189,7 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
     engine = build_rollout_engine(config.rollout)
     parts = RLParts(tokenizer=tokenizer, engine=rollout_engine or engine, rollout=config.rollout,
                     reward_fn=reward_fn or outcome_reward_fn(task, config.reward), advantage=config.advantage,
+                    overlong=config.overlong,
                     teacher=teacher, reference=reference,
                     concurrent_scoring=concurrent_scoring_enabled(config.concurrent_scoring, accelerator.device))
     validate = _Validator(accelerator, tokenizer, task, val_examples, config)

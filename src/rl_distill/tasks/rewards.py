@@ -6,6 +6,10 @@ right and ``-1`` otherwise, and ``S_answer = +2`` for a correct answer, ``-1.5``
 when no answer can be parsed; as in Logic-RL the answer is only judged when the format is right
 (``answer_requires_format``), otherwise it scores as unparseable. The format accepts one or several
 think-answer cycles (R-TAP), up to ``max_cycles``. Every function here is total: any string gives a reward.
+
+``answer_requires_trace`` [choice, beyond Logic-RL]: on tasks with a checkable trace (K&K), a right answer that the
+reply's own trace did not reach (an empty ``<think>``, or a trace that accepted another candidate) scores as
+``answer_wrong``: a guess earns nothing a derivation would not.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ class OutcomeRewardConfig:
     answer_wrong: float = -1.5
     answer_unparseable: float = -2.0
     answer_requires_format: bool = True
+    answer_requires_trace: bool = False
     max_cycles: int | None = None
 
     def __post_init__(self) -> None:
@@ -67,6 +72,11 @@ def score_completion(completion: str, answer: str, task: Task,
     -0.5
     >>> score_completion("12", "12", task).total  # bad format: -1, answer not judged: -2
     -3.0
+    >>> from rl_distill.tasks.knights_knaves import KnightsKnavesTask
+    >>> guess = "<think></think><answer>Ab</answer>"
+    >>> score_completion(guess, "Ab", KnightsKnavesTask()).total, score_completion(
+    ...     guess, "Ab", KnightsKnavesTask(), OutcomeRewardConfig(answer_requires_trace=True)).total  # 1 + 2, 1 - 1.5
+    (3.0, -0.5)
     """
     cfg = cfg or OutcomeRewardConfig()
     try:
@@ -75,6 +85,8 @@ def score_completion(completion: str, answer: str, task: Task,
         format_ok = False
     verdict = task.verify(completion, answer)
     judged = verdict if (format_ok or not cfg.answer_requires_format) else Verdict.UNPARSEABLE
+    if judged is Verdict.CORRECT and cfg.answer_requires_trace and task.trace_consistent(completion) is False:
+        judged = Verdict.WRONG  # a right guess the trace does not support
     answer_reward = {
         Verdict.CORRECT: cfg.answer_correct,
         Verdict.WRONG: cfg.answer_wrong,

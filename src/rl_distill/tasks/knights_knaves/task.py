@@ -98,7 +98,7 @@ class KnightsKnavesTask(Task):
         contradiction mark ``x`` (the reference trace stops at the first consistent candidate).
 
         >>> task = KnightsKnavesTask()
-        >>> task.trace_answer("<think>AB A:b0 x\nAb A:b1 b:a0</think><answer>Ab</answer>")
+        >>> task.trace_answer("<think>AB A:b0 x\\nAb A:b1 b:a0</think><answer>Ab</answer>")
         'Ab'
         >>> task.trace_answer("<think>AB A:b0 x</think><answer>Ab</answer>") is None  # every candidate refuted
         True
