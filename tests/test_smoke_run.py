@@ -62,3 +62,22 @@ def test_checkpoints_saved_through_the_catalog(smoke_project: Path) -> None:
     for name in TRAINED:
         model_dir = smoke_project / "data" / "06_models" / name
         assert (model_dir / "model.safetensors").exists() and (model_dir / "tokenizer.json").exists(), name
+
+
+def test_every_rl_method_gets_a_gradient(runs, smoke_project: Path) -> None:
+    """The smoke students learn a little: an RL method whose groups all tie (zero_adv_frac = 1) or whose gradient
+    is 0 would pass every other check while its update is broken."""
+    import mlflow
+
+    rl = [name for name, spec in known_methods().items() if spec.trainer in ("rl", "rtap")]
+    by_name = dict(zip(runs["tags.mlflow.runName"], runs["run_id"]))
+    mlflow.set_tracking_uri(f"sqlite:///{smoke_project / 'mlruns' / 'mlflow.db'}")
+    try:
+        client = mlflow.MlflowClient()
+        for name in rl:
+            grads = [m.value for m in client.get_metric_history(by_name[name], "train/grad_norm")]
+            zero_adv = [m.value for m in client.get_metric_history(by_name[name], "rollout/zero_adv_frac")]
+            assert grads and sum(g > 0 for g in grads) >= len(grads) / 2, (name, grads)
+            assert zero_adv and sum(zero_adv) / len(zero_adv) < 1.0, (name, zero_adv)
+    finally:
+        mlflow.set_tracking_uri(None)
