@@ -141,3 +141,24 @@ def test_one_key_local_override_merges_into_base(project_factory) -> None:
     runtime = _loaded_params(project, {"distill": {"rlad": {"loss": {"config": {"alpha": 0.6}}}}})  # as --params
     assert runtime["distill"]["rlad"]["loss"]["config"]["alpha"] == 0.6
     assert runtime["distill"]["common"] == base["distill"]["common"]
+
+
+def test_parameters_are_parsed_once_and_nodes_get_the_typed_configs(project_factory) -> None:
+    from rl_distill.engine.method_params import MethodPlan
+    from rl_distill.hooks import ConfigValidationHooks
+    from rl_distill.parameters import validate_parameters
+    from rl_distill.pipelines.evaluation.config import EvaluationParams
+
+    typed = validate_parameters(_loaded_params(project_factory()), lambda key: key)
+    plans = {name: cfg for name, cfg in typed.items() if name.startswith("params:distill.")}
+    assert set(plans) == {f"params:distill.{m}" for m in distill_methods()}
+    assert all(isinstance(p, MethodPlan) for p in plans.values())
+    assert plans["params:distill.rlad"].train.loss.typed.alpha == plans["params:distill.rlad"].raw_train["loss"][
+        "config"]["alpha"]
+    assert isinstance(typed["params:evaluation"], EvaluationParams)
+
+    hooks = ConfigValidationHooks()
+    hooks._typed = typed
+    raw = {"params:distill.rlad": {"loss": {}}, "params:distill.common": {}, "rl_prompts": object()}
+    injected = hooks.before_node_run(node=None, catalog=None, inputs=raw)
+    assert injected == {"params:distill.rlad": typed["params:distill.rlad"]}  # datasets and untyped params untouched

@@ -54,10 +54,15 @@ class TorchThreadsHooks:
 
 
 class ConfigValidationHooks:
-    """Fail fast on misspelled parameter keys and on pipeline inputs missing from the catalog."""
+    """Fail fast on misspelled parameter keys and on pipeline inputs missing from the catalog; parse parameters once.
+
+    The typed configs built while validating (:func:`~rl_distill.parameters.validate_parameters`) are handed to
+    each node in place of its raw ``params:`` dicts (``before_node_run``), so no node parses its block again.
+    """
 
     def __init__(self) -> None:
         self._conf_dirs: list[Path] = []
+        self._typed: dict[str, Any] = {}
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
@@ -65,7 +70,12 @@ class ConfigValidationHooks:
         env = context.env or "local"
         self._conf_dirs = [conf_source / "base", conf_source / env]
         _import_pipeline_packages()
-        validate_parameters(context.params, lambda key: locate_key(self._conf_dirs, key))
+        self._typed = validate_parameters(context.params, lambda key: locate_key(self._conf_dirs, key))
+
+    @hook_impl
+    def before_node_run(self, node: Any, catalog: Any, inputs: dict[str, Any]) -> dict[str, Any] | None:
+        typed = {name: self._typed[name] for name in inputs if name in self._typed}
+        return typed or None
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:

@@ -37,7 +37,14 @@ class LossSpec:
     config: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        build_policy_loss(self.name, self.config)  # unknown name or key -> error naming it
+        # Unknown name or key -> error naming it. The typed config is kept (not a dataclass field: it stays out of
+        # the logged params and the work-dir hash) so the loss is built from it without parsing again.
+        object.__setattr__(self, "_typed", build_policy_loss(self.name, self.config).config)
+
+    @property
+    def typed(self) -> Any:
+        """The loss's own frozen config (e.g. :class:`~rl_distill.core.losses.RLADConfig`), parsed once."""
+        return self._typed
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ block under ``distill.<id>``.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,13 +71,12 @@ class MethodPlan:
     spec: MethodSpec
     params: MethodParams
     train: TrainConfig
+    raw_train: dict[str, Any] = field(default_factory=dict, repr=False)  # before typing (tuned values merge here)
 
     def tag_values(self, keys: tuple[str, ...]) -> dict[str, Any]:
         """``{key: loss-config value}`` for each run-tag key (the config's default if unset; ``n/a`` where this
         method's loss has no such key)."""
-        from rl_distill.core.losses import build_policy_loss
-
-        loss_cfg = build_policy_loss(self.train.loss.name, self.train.loss.config).config
+        loss_cfg = self.train.loss.typed
         return {key: getattr(loss_cfg, key, "n/a") if key in self.spec.tag_params else "n/a" for key in keys}
 
 
@@ -96,15 +95,20 @@ def method_train_dict(spec: MethodSpec, common: Mapping[str, Any], params: Metho
     return merged
 
 
-def plan_method(spec: MethodSpec, common: Mapping[str, Any], block: Mapping[str, Any], where: str,
-                tuned: Mapping[str, Any] | None = None) -> MethodPlan:
+def plan_method(spec: MethodSpec, common: Mapping[str, Any], block: Mapping[str, Any] | MethodPlan, where: str,
+                tuned: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> MethodPlan:
     """Parse ``block`` (``distill.<id>``, named ``where`` in errors) over ``common`` into a :class:`MethodPlan`.
 
+    ``block`` may already be the plan (parsed once when the Kedro context was created): it is returned as is.
     ``tuned`` maps a raw training block to the one with the study's best parameters merged in; it is applied
-    only when the block says ``use_tuned_params: true``.
+    (and the result typed) only when the block says ``use_tuned_params: true``.
     """
-    params = from_dict(MethodParams, dict(block or {}), where=where)
-    train = method_train_dict(spec, common, params, where)
-    if params.use_tuned_params and tuned is not None:
-        train = tuned(train)
-    return MethodPlan(spec, params, from_dict(TrainConfig, train, where=where))
+    plan = block if isinstance(block, MethodPlan) else None
+    if plan is None:
+        params = from_dict(MethodParams, dict(block or {}), where=where)
+        train = method_train_dict(spec, common, params, where)
+        plan = MethodPlan(spec, params, from_dict(TrainConfig, train, where=where), train)
+    if plan.params.use_tuned_params and tuned is not None:
+        train = tuned(plan.raw_train)
+        plan = MethodPlan(spec, plan.params, from_dict(TrainConfig, train, where=where), train)
+    return plan

@@ -150,7 +150,7 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
     output_dir = Path(output_dir)
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
     set_seed(config.seed)
-    loss_fn = build_policy_loss(config.loss.name, config.loss.config)
+    loss_fn = build_policy_loss(config.loss.name, config.loss.typed)
     total = config.steps_for(len(train_examples))
     if teacher_tokenizer is not None:
         check_shared_vocab(teacher_tokenizer, tokenizer)

@@ -19,7 +19,7 @@ from rl_distill.engine.reject_sampling import reject_sample
 from rl_distill.io.model_dir import ModelDir
 from rl_distill.known_methods import distill_methods, run_tag_keys
 from rl_distill.models.factory import check_shared_vocab, load_model_dir, resolve_dtype
-from rl_distill.parameters import PARAMETER_BLOCKS
+from rl_distill.parameters import PARAMETER_BLOCKS, Typed
 from rl_distill.pipelines.training import (
     Phase,
     describe_model,
@@ -52,15 +52,16 @@ def tuned_merger(best: Mapping[str, Any] | None, where: str):
     return merge
 
 
-def method_plan(method: str, common: Mapping[str, Any], block: Mapping[str, Any],
+def method_plan(method: str, common: Mapping[str, Any], block: Any,
                 best: Mapping[str, Any] | None = None) -> MethodPlan:
-    """The typed plan of ``distill.<method>`` over ``distill.common`` (tuned parameters on top when asked)."""
+    """The typed plan of ``distill.<method>`` over ``distill.common`` (tuned parameters on top when asked).
+    ``block`` is the plan itself when the project hook parsed it at context creation, else the raw block."""
     where = f"{WHERE}.{method}"
     return plan_method(METHODS.get(method), common, block, where, tuned=tuned_merger(best, where))
 
 
 @PARAMETER_BLOCKS.register("distill")
-def validate_distill(block: Mapping[str, Any], where: str) -> None:
+def validate_distill(block: Mapping[str, Any], where: str) -> Typed:
     from rl_distill.engine.config import TrainConfig
 
     methods = distill_methods()
@@ -70,11 +71,13 @@ def validate_distill(block: Mapping[str, Any], where: str) -> None:
                           "(the registered rl / sft methods).")
     common = block.get("common", {})
     from_dict(TrainConfig, common, where=f"{where}.common")  # a typo in common is reported under common
+    plans = Typed()
     for method, spec in methods.items():
         if method not in block:
             raise ConfigError(f"{where}: method '{method}' is registered but has no block; add "
                               f"`{method}: {{loss: {{name: {spec.loss}}}}}` to conf/base/parameters_distill.yml.")
-        plan_method(spec, common, block[method], f"{where}.{method}")  # tuned values are checked when read
+        plans[f"distill.{method}"] = plan_method(spec, common, block[method], f"{where}.{method}")
+    return plans  # tuned values (use_tuned_params) are merged and checked when the node reads them
 
 
 def reject_sample_teacher(teacher_model: ModelDir, rl_prompts: pl.DataFrame, tokenizer: Any,
@@ -119,4 +122,4 @@ def distill_student(student_init_model: ModelDir, teacher_model: ModelDir, train
 def _needs_reference(cfg: Any) -> bool:
     from rl_distill.core.losses import build_policy_loss
 
-    return bool(getattr(build_policy_loss(cfg.loss.name, cfg.loss.config), "needs_ref", False))
+    return bool(getattr(build_policy_loss(cfg.loss.name, cfg.loss.typed), "needs_ref", False))

@@ -91,4 +91,6 @@ class EvaluationParams:
 def load_params(block: Mapping[str, Any] | None, where: str = "parameters_evaluation.yml:evaluation"
                 ) -> EvaluationParams:
     """Validate the ``evaluation`` block into :class:`EvaluationParams` (raises ``ConfigError``)."""
+    if isinstance(block, EvaluationParams):  # already parsed when the Kedro context was created
+        return block
     return from_dict(EvaluationParams, block or {}, where=where)

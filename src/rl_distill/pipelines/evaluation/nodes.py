@@ -36,9 +36,9 @@ RUNS_SCHEMA = {"model": pl.String, "run_id": pl.String, "run_name": pl.String, "
 
 
 @PARAMETER_BLOCKS.register("evaluation")
-def validate_evaluation(block: Mapping[str, Any], where: str) -> None:
-    """Context-creation check of the ``evaluation`` block (unknown keys / bad values raise ``ConfigError``)."""
-    load_params(block, where=where)
+def validate_evaluation(block: Mapping[str, Any], where: str) -> Any:
+    """Context-creation parse of the ``evaluation`` block (unknown keys / bad values raise ``ConfigError``)."""
+    return load_params(block, where=where)
 
 
 def _device(name: str) -> str:

@@ -53,4 +53,6 @@ class ReportingParams:
 def load_params(block: Mapping[str, Any] | None, where: str = "parameters_reporting.yml:reporting"
                 ) -> ReportingParams:
     """Validate the ``reporting`` block into :class:`ReportingParams` (raises ``ConfigError``)."""
+    if isinstance(block, ReportingParams):  # already parsed when the Kedro context was created
+        return block
     return from_dict(ReportingParams, block or {}, where=where)

@@ -32,9 +32,9 @@ DIFFICULTY_MEANING = {"knights_knaves": "K&K: number of people", "arithmetic": "
 
 
 @PARAMETER_BLOCKS.register("reporting")
-def validate_reporting(block: Mapping[str, Any], where: str) -> None:
-    """Context-creation check of the ``reporting`` block (unknown keys / bad values raise ``ConfigError``)."""
-    load_params(block, where=where)
+def validate_reporting(block: Mapping[str, Any], where: str) -> Any:
+    """Context-creation parse of the ``reporting`` block (unknown keys / bad values raise ``ConfigError``)."""
+    return load_params(block, where=where)
 
 
 def collect_histories(eval_runs: pl.DataFrame, params: Mapping[str, Any]) -> Histories:

@@ -13,12 +13,13 @@ from typing import Any
 
 import polars as pl
 
-from rl_distill.engine.method_params import deep_merge, method_train_dict
+from rl_distill.core.methods import METHODS
+from rl_distill.engine.method_params import deep_merge, plan_method
 from rl_distill.engine.trainer import train
 from rl_distill.io.model_dir import ModelDir
 from rl_distill.models.factory import load_model_dir, resolve_dtype
 from rl_distill.parameters import PARAMETER_BLOCKS
-from rl_distill.pipelines.distill.nodes import method_plan, tuned_merger
+from rl_distill.pipelines.distill.nodes import tuned_merger
 from rl_distill.pipelines.training import frame_to_examples, single_task
 from rl_distill.tuning import load_study, load_tuning_config, run_study, study_trials_table, training_objective
 from rl_distill.tuning import validate_tuning_block as _validate
@@ -32,9 +33,9 @@ def tune_rlad(student_init_model: ModelDir, selected_teacher_model: ModelDir, rl
               rlad: Mapping[str, Any]) -> tuple[dict[str, Any], pl.DataFrame]:
     """Run (or resume) the study; returns ``best_rlad_params`` and the trials table (for the alpha sweep)."""
     cfg = load_tuning_config(tuning, where="parameters_tuning.yml:tuning")
-    plan = method_plan(cfg.method, common, {**rlad, "use_tuned_params": False})  # trials start from its raw block
-    base = deep_merge(method_train_dict(plan.spec, common, plan.params, f"parameters_distill.yml:distill.{cfg.method}"),
-                      {"total_steps": cfg.steps_per_trial, "validation": {"every": cfg.eval_every}})
+    # Trials start from the method's own raw training block (never from earlier tuned values).
+    plan = plan_method(METHODS.get(cfg.method), common, rlad, f"parameters_distill.yml:distill.{cfg.method}")
+    base = deep_merge(plan.raw_train, {"total_steps": cfg.steps_per_trial, "validation": {"every": cfg.eval_every}})
     task = single_task(rl_prompts)
     train_ex, val_ex = frame_to_examples(rl_prompts), frame_to_examples(val_examples)
 
