@@ -11,7 +11,7 @@ import yaml
 from rl_distill.known_methods import distill_methods, known_methods
 
 EXPECTED_PIPELINES = {"data_curation", "teacher", "teacher_scoring", "student_init", "distill", "rtap", "evaluation",
-                      "reporting", "tuning", "__default__", *known_methods()}
+                      "reporting", "tuning", "benchmark", "__default__", *known_methods()}
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +28,11 @@ def test_every_pipeline_is_registered(pipelines) -> None:
     assert set(pipelines) == EXPECTED_PIPELINES
     default_nodes = {n.name for n in pipelines["__default__"].nodes}
     for name, pipe in pipelines.items():
-        if name not in ("__default__", "tuning"):
+        if name not in ("__default__", "tuning", "benchmark"):
             assert {n.name for n in pipe.nodes} <= default_nodes, f"{name} is missing from __default__"
-    assert pipelines["tuning"].nodes and not {n.name for n in pipelines["tuning"].nodes} & default_nodes, \
-        "tuning must stay out of __default__"
+    for extra in ("tuning", "benchmark"):
+        assert pipelines[extra].nodes and not {n.name for n in pipelines[extra].nodes} & default_nodes, \
+            f"{extra} must stay out of __default__"
 
 
 def test_distill_methods_are_namespaces_of_one_template(pipelines) -> None:

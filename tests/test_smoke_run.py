@@ -81,3 +81,28 @@ def test_every_rl_method_gets_a_gradient(runs, smoke_project: Path) -> None:
             assert zero_adv and sum(zero_adv) / len(zero_adv) < 1.0, (name, zero_adv)
     finally:
         mlflow.set_tracking_uri(None)
+
+
+def test_benchmark_trains_every_method_per_seed_and_pairs_them_with_grpo(smoke_project: Path) -> None:
+    import polars as pl
+
+    from rl_distill.known_methods import distill_methods
+
+    from .conftest import kedro
+
+    result = kedro(smoke_project, "run", "--env", "smoke", "--pipelines", "benchmark", timeout=1500)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    table = pl.read_csv(smoke_project / "data" / "08_reporting" / "benchmark_table.csv")
+    acc = table.filter((pl.col("difficulty") == "all") & (pl.col("metric") == "accuracy"))
+    seeds = dict(zip(acc["model"], acc["n_seeds"]))
+    assert seeds == {"teacher": 1, "student_init": 1, **dict.fromkeys(distill_methods(), 2)}  # smoke: seeds [0, 1]
+    paired = table.filter((pl.col("difficulty") == "all") & (pl.col("metric") == "accuracy_vs_grpo"))
+    assert set(paired["model"]) == set(distill_methods()) - {"grpo"}
+    assert all(lo <= v <= hi for v, lo, hi in paired.select("value", "ci_low", "ci_high").iter_rows())
+    for method in distill_methods():
+        for seed in (0, 1):
+            assert (smoke_project / "data" / "06_models" / "benchmark" / method / f"seed_{seed}" /
+                    "model.safetensors").exists()
+    report = (smoke_project / "data" / "08_reporting" / "benchmark.md").read_text()
+    assert "Paired difference to grpo" in report and "benchmark_val_accuracy.png" in report
+    assert (smoke_project / "data" / "08_reporting" / "figures" / "benchmark_val_accuracy.png").exists()

@@ -1,5 +1,5 @@
 """Project pipelines: every pipeline package under ``pipelines/`` by name, plus one pipeline per registered distill
-method (its id, e.g. ``kedro run --pipelines rlad``); ``__default__`` = all but tuning."""
+method (its id, e.g. ``kedro run --pipelines rlad``); ``__default__`` = all but tuning and benchmark."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rl_distill.known_methods import distill_methods
 from rl_distill.pipelines.distill.pipeline import method_template
 
 # Pipelines that are registered but not part of ``kedro run`` without ``--pipelines``.
-EXCLUDED_FROM_DEFAULT = ("tuning",)
+EXCLUDED_FROM_DEFAULT = ("tuning", "benchmark")
 
 
 def _package_pipelines() -> dict[str, Pipeline]:

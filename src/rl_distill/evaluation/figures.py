@@ -229,3 +229,30 @@ def alpha_sweep(trials: Sequence[tuple[float, float | None, str]], objective: st
     fig.legend(handles + h2, labels + l2, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
     ax.set_title("RLAD alpha sweep (paper: flat for alpha 0.3-0.7, worse at 0.1 and 0.9)", fontsize=10)
     return fig
+
+
+def seed_learning_curves(histories: Mapping[str, Mapping[str, Sequence[tuple[int, float]]]], key: str) -> Figure:
+    """``key`` against step per method: the mean over its seeds (``<method>/seed<k>`` entries of ``histories``) as
+    a line and the min..max over seeds as a band. Steps missing from a seed are left out of that step's band."""
+    fig = _new_figure(6.4, 4.0)
+    ax = fig.add_subplot()
+    by_method: dict[str, list[Sequence[tuple[int, float]]]] = {}
+    for name, curves in histories.items():
+        if curves.get(key):
+            by_method.setdefault(name.split("/")[0], []).append(curves[key])
+    styles = method_styles(list(by_method))
+    for method, runs in by_method.items():
+        steps = sorted({s for run in runs for s, _ in run})
+        values = [[dict(run).get(s) for run in runs] for s in steps]
+        mean = [float(np.mean([v for v in vs if v is not None])) for vs in values]
+        low = [min(v for v in vs if v is not None) for vs in values]
+        high = [max(v for v in vs if v is not None) for vs in values]
+        color, marker = styles[method]
+        ax.plot(steps, mean, color=color, marker=marker, markersize=3, label=f"{method} (n={len(runs)})")
+        ax.fill_between(steps, low, high, color=color, alpha=0.18, linewidth=0)
+    ax.set_xlabel("step")
+    ax.set_ylabel(key)
+    ax.set_title(f"{key}: mean over seeds, band = min..max")
+    if by_method:
+        ax.legend(fontsize=8)
+    return fig

@@ -95,10 +95,18 @@ def reject_sample_teacher(teacher_model: ModelDir, rl_prompts: pl.DataFrame, tok
 
 def distill_student(student_init_model: ModelDir, teacher_model: ModelDir, train_data: pl.DataFrame,
                     val_examples: pl.DataFrame, tokenizer: Any, common: Mapping[str, Any],
-                    params: Mapping[str, Any], best_params: Mapping[str, Any] | None, method: str) -> ModelDir:
+                    params: Any, best_params: Mapping[str, Any] | None, method: str) -> ModelDir:
     """Train one method from ``student_init`` in a nested MLflow run named by the method id."""
     plan = method_plan(method, common, params, best_params)
-    train_cfg, uses_teacher = plan.train, plan.spec.needs_teacher and plan.spec.trainer == "rl"
+    return train_plan(plan, student_init_model, teacher_model, train_data, val_examples, tokenizer)
+
+
+def train_plan(plan: MethodPlan, student_init_model: ModelDir, teacher_model: ModelDir, train_data: pl.DataFrame,
+               val_examples: pl.DataFrame, tokenizer: Any) -> ModelDir:
+    """Train ``plan`` (one method, one seed) from ``student_init``; its nested MLflow run is named by the method id
+    and tagged with the seed. Returns the final HF directory (which records its run id)."""
+    method, train_cfg = plan.spec.name, plan.train
+    uses_teacher = plan.spec.needs_teacher and plan.spec.trainer == "rl"
     policy, student_tok = load_model_dir(student_init_model.path)
     # Loaded directly in the precision it will score in (no fp32 copy next to a bf16 one).
     teacher, teacher_tok = load_model_dir(teacher_model.path,

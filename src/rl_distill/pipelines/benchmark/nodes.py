@@ -1,0 +1,147 @@
+"""Benchmark nodes: every registered distill method trained from the same student_init and teacher for several
+seeds (``benchmark.seeds``, data: ``--params benchmark.seeds=[3,4]`` runs others), each seed its own nested MLflow
+run tagged ``seed``, evaluated on the same test problems, then one table with per-method means over seeds and the
+paired differences to the baseline (:mod:`rl_distill.evaluation.seeds`), and learning curves with a band over seeds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from rl_distill.evaluation.figures import seed_learning_curves
+from rl_distill.evaluation.seeds import seed_table
+from rl_distill.evaluation.summary import to_markdown
+from rl_distill.io.model_dir import ModelDir
+from rl_distill.parameters import PARAMETER_BLOCKS
+from rl_distill.pipelines.distill.nodes import method_plan, train_plan
+from rl_distill.pipelines.evaluation.nodes import evaluate_checkpoint
+from rl_distill.pipelines.training import RUN_FILE
+from rl_distill.tracking.history import metric_histories
+from rl_distill.typed_config import ConfigError, check_range, from_dict
+
+MODEL_ROOT = Path("data/06_models/benchmark")
+
+
+@dataclass(frozen=True)
+class BenchmarkParams:
+    """``benchmark`` block: the training ``seeds`` (each overrides ``distill.common.seed``), the ``baseline`` the
+    paired differences are taken against, the learning-curve ``curve_keys`` and the bootstrap settings."""
+
+    seeds: tuple[int, ...] = (0, 1, 2)
+    baseline: str = "grpo"
+    curve_keys: tuple[str, ...] = ("val/accuracy", "rollout/reward_mean")
+    n_resamples: int = 1000
+    level: float = 0.95
+    bootstrap_seed: int = 0
+    base_models: tuple[str, ...] = field(default=("teacher", "student_init"))
+
+    def __post_init__(self) -> None:
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds={list(self.seeds)!r} must list distinct seeds, e.g. [0, 1, 2].")
+        check_range("n_resamples", self.n_resamples, 1)
+        check_range("level", self.level, 0.0, 1.0, lo_open=True, hi_open=True)
+
+
+def load_params(block: Any, where: str = "parameters_benchmark.yml:benchmark") -> BenchmarkParams:
+    return block if isinstance(block, BenchmarkParams) else from_dict(BenchmarkParams, block or {}, where=where)
+
+
+@PARAMETER_BLOCKS.register("benchmark")
+def validate_benchmark(block: Mapping[str, Any], where: str) -> BenchmarkParams:
+    from rl_distill.known_methods import distill_methods
+
+    cfg = load_params(block, where)
+    if cfg.baseline not in distill_methods():
+        raise ConfigError(f"{where}.baseline={cfg.baseline!r} is not a registered distill method; valid: "
+                          f"{', '.join(distill_methods())}.")
+    return cfg
+
+
+def train_seeds(student_init_model: ModelDir, teacher_model: ModelDir, train_data: pl.DataFrame,
+                val_examples: pl.DataFrame, tokenizer: Any, common: Mapping[str, Any], params: Any,
+                best_params: Mapping[str, Any] | None, benchmark: Any, method: str) -> dict[str, dict[str, str]]:
+    """Train ``method`` once per seed; ``{seed: {path, run_id}}`` of the saved models (data/06_models/benchmark)."""
+    cfg, plan = load_params(benchmark), method_plan(method, common, params, best_params)
+    out = {}
+    for seed in cfg.seeds:
+        seeded = dataclasses.replace(plan, train=dataclasses.replace(plan.train, seed=seed))
+        final = train_plan(seeded, student_init_model, teacher_model, train_data, val_examples, tokenizer)
+        dest = MODEL_ROOT / method / f"seed_{seed}"
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(final.path, dest)
+        out[str(seed)] = {"path": str(dest), "run_id": json.loads((dest / RUN_FILE).read_text())["run_id"]}
+    return out
+
+
+def evaluate_seeds(models: Mapping[str, Mapping[str, str]], test_examples: pl.DataFrame, evaluation: Any,
+                   method: str) -> pl.DataFrame:
+    """Every seed's model on the evaluation pipeline's test problems (metrics logged into its training run); the
+    per-sample frame with a ``seed`` column."""
+    frames = []
+    for seed, info in models.items():
+        samples, _ = evaluate_checkpoint(ModelDir(Path(info["path"])), test_examples, evaluation, model_name=method)
+        frames.append(samples.with_columns(pl.lit(int(seed)).alias("seed")))
+    return pl.concat(frames)
+
+
+def report(benchmark: Any, eval_samples: pl.DataFrame, *parts: Any) -> tuple[pl.DataFrame, str, dict[str, Any]]:
+    """``parts`` = each method's seed samples, then each method's ``{seed: {path, run_id}}`` (same order).
+
+    Returns the tidy benchmark table (csv), the markdown report and the learning-curve figures."""
+    cfg = load_params(benchmark)
+    half = len(parts) // 2
+    seeded, models = parts[:half], parts[half:]
+    base = eval_samples.filter(pl.col("model").is_in(list(cfg.base_models))).with_columns(pl.lit(None, pl.Int64)
+                                                                                             .alias("seed"))
+    samples = pl.concat([base, *[f.cast(base.schema) for f in seeded]])
+    table = seed_table(samples, baseline=cfg.baseline, n_resamples=cfg.n_resamples, level=cfg.level,
+                       seed=cfg.bootstrap_seed)
+    runs = {(m, seed): info["run_id"]
+            for f, mod in zip(seeded, models) for m in f["model"].unique().to_list()
+            for seed, info in mod.items()}
+    histories = metric_histories({f"{m}/seed{s}": run for (m, s), run in runs.items()}, cfg.curve_keys)
+    figures = {f"benchmark_{key.replace('/', '_')}.png": seed_learning_curves(histories, key)
+               for key in cfg.curve_keys}
+    return table, render_report(table, cfg, list(figures)), figures
+
+
+def render_report(table: pl.DataFrame, cfg: BenchmarkParams, figure_files: list[str]) -> str:
+    """Markdown: per-method means over seeds, paired differences to the baseline, accuracy by difficulty."""
+    def wide(frame: pl.DataFrame, metrics: list[str]) -> pl.DataFrame:
+        cells = frame.filter(pl.col("metric").is_in(metrics)).with_columns(
+            pl.format("{} [{}, {}]", pl.col("value").round(3), pl.col("ci_low").round(3), pl.col("ci_high").round(3))
+            .alias("cell"))
+        return cells.pivot(on="metric", index="model", values="cell", aggregate_function="first")
+
+    overall = table.filter(pl.col("difficulty") == "all")
+    metrics = [m for m in ("accuracy", "response_tokens", "trace_consistency") if m in overall["metric"].to_list()]
+    seeds = overall.filter(pl.col("metric") == "accuracy").select("model", "n_seeds", pl.col("per_seed")
+                                                                   .alias("accuracy per seed"))
+    means = wide(overall, metrics).join(seeds, on="model", how="left")
+    diffs = table.filter(pl.col("metric") == f"accuracy_vs_{cfg.baseline}").with_columns(
+        pl.format("{} [{}, {}]", pl.col("value").round(3), pl.col("ci_low").round(3), pl.col("ci_high").round(3))
+        .alias("cell"))
+    by_level = diffs.pivot(on="difficulty", index="model", values="cell", aggregate_function="first")
+    lines = [f"# Benchmark over seeds {list(cfg.seeds)}", "",
+             f"Mean over seeds x test problems, [{cfg.level:.0%} two-way bootstrap CI: seeds and problems resampled]; "
+             "sampled decoding (the evaluation block's k samples per problem).", "",
+             "## Per method", "", to_markdown(means), "",
+             f"## Paired difference to {cfg.baseline} (accuracy; the same seeds and problems resampled for both)", "",
+             to_markdown(by_level) if by_level.height else "(no method shares seeds with the baseline)", "",
+             "## Accuracy by difficulty", ""]
+    for level in sorted(set(table["difficulty"]) - {"all"}):
+        part = table.filter((pl.col("difficulty") == level) & (pl.col("metric") == "accuracy"))
+        cells = [f"{r['model']} {r['value']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+                 for r in part.iter_rows(named=True)]
+        lines.append(f"- difficulty {level}: " + "; ".join(cells))
+    lines += ["", "## Learning curves (mean over seeds, band = min..max)", ""]
+    lines += [f"![{name}](figures/{name})" for name in figure_files]
+    return "\n".join(lines) + "\n"

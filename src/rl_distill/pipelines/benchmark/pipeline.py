@@ -1,0 +1,49 @@
+"""``benchmark`` pipeline (not in ``__default__``): ``kedro run --pipelines benchmark`` after a default run.
+
+One namespace per registered distill method (``benchmark.<id>``): its training data (as in ``distill``), one
+training per seed of ``benchmark.seeds``, their evaluation on ``test_examples``; then ``benchmark.report``
+(table + markdown + learning curves with a band over seeds, data/08_reporting/benchmark*).
+"""
+
+from __future__ import annotations
+
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Node, Pipeline
+
+from rl_distill.core.methods import METHODS
+from rl_distill.known_methods import distill_methods
+from rl_distill.pipelines.benchmark.nodes import evaluate_seeds, report, train_seeds
+from rl_distill.pipelines.distill.pipeline import SHARED_INPUTS, TRAIN_DATA
+
+
+def _bound(fn, method: str):
+    bound = partial(fn, method=method)
+    update_wrapper(bound, fn)
+    return bound
+
+
+def method_benchmark(method: str) -> Pipeline:
+    spec = METHODS.get(method)
+    nodes, train_data = TRAIN_DATA.get(spec.trainer)(spec)
+    tuned = f"best_{method}_params"
+    nodes += [
+        Node(_bound(train_seeds, method),
+             ["student_init_model", "selected_teacher_model", train_data, "val_examples", "tokenizer",
+              "params:common", "params:method", tuned, "params:benchmark"], "models", name="train_seeds"),
+        Node(_bound(evaluate_seeds, method), ["models", "test_examples", "params:evaluation"], "samples",
+             name="evaluate_seeds"),
+    ]
+    return Pipeline(nodes, namespace=f"benchmark.{method}", inputs={*SHARED_INPUTS, tuned, "test_examples"},
+                    parameters={"params:common": "params:distill.common", "params:method": f"params:distill.{method}",
+                                "params:benchmark": "params:benchmark", "params:evaluation": "params:evaluation"})
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    methods = list(distill_methods())
+    per_method = sum((method_benchmark(m) for m in methods), Pipeline([]))
+    final = Pipeline([Node(report, ["params:benchmark", "eval_samples",
+                                    *[f"benchmark.{m}.samples" for m in methods],
+                                    *[f"benchmark.{m}.models" for m in methods]],
+                           ["benchmark_table", "benchmark_report_md", "benchmark_figures"], name="benchmark.report")])
+    return per_method + final
