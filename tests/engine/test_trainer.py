@@ -206,3 +206,12 @@ def test_soft_overlong_penalty_enters_the_reward(tmp_path, student, tokenizer, t
     _, logs = _run(tmp_path / "b", build_model(STUDENT, tokenizer), tokenizer, task, examples, penalised)
     assert logs[0][1]["rollout/overlong_penalty_mean"] == -1.0
     assert logs[0][1]["rollout/reward_mean"] == pytest.approx(plain[0][1]["rollout/reward_mean"] - 1.0)
+
+
+def test_kl_kd_linear_anneal_reaches_its_end_value_on_the_last_step(tmp_path, student, teacher, tokenizer, task,
+                                                                    examples):
+    # 4 steps: progress 0, 1/3, 2/3, 1 -> beta_kd 5e-3, 3.667e-3, 2.333e-3, 1e-3 (KDRL's 5e-3 -> 1e-3)
+    config = make_config(loss={"name": "kl_kd", "config": {"compile": False}}, log_every=1, teacher_dtype="float32")
+    _, logs = _run(tmp_path, student, tokenizer, task, examples, config, teacher=teacher)
+    betas = [m["train/beta_kd"] for _, m in logs]
+    assert betas == pytest.approx([5e-3, 5e-3 - 4e-3 / 3, 5e-3 - 8e-3 / 3, 1e-3])

@@ -203,7 +203,7 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
         while state.step < total and not state.stopped_early:
             t0 = time.perf_counter()
             examples = sampler.batch(state.step)
-            frac = state.step / total
+            frac = state.step / max(1, total - 1)  # 0 at the first step, exactly 1 at the last (schedules end there)
             metrics.add("train/lr", scheduler.get_last_lr()[0])
             if config.is_sft:
                 tokens, skipped = sft_step(learner, tokenizer, settings, examples, mu, frac, metrics)
