@@ -10,8 +10,8 @@ import yaml
 
 from rl_distill.known_methods import distill_methods, known_methods
 
-EXPECTED_PIPELINES = {"data_curation", "teacher", "teacher_scoring", "student_init", "distill", "rtap", "evaluation",
-                      "reporting", "tuning", "benchmark", "__default__", *known_methods()}
+EXPECTED_PIPELINES = {"data_curation", "teacher", "given_teacher", "teacher_scoring", "student_init", "distill", "rtap",
+                      "evaluation", "reporting", "tuning", "benchmark", "__default__", *known_methods()}
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +28,10 @@ def test_every_pipeline_is_registered(pipelines) -> None:
     assert set(pipelines) == EXPECTED_PIPELINES
     default_nodes = {n.name for n in pipelines["__default__"].nodes}
     for name, pipe in pipelines.items():
-        if name not in ("__default__", "tuning", "benchmark"):
+        if name not in ("__default__", "tuning", "benchmark", "teacher"):
             assert {n.name for n in pipe.nodes} <= default_nodes, f"{name} is missing from __default__"
-    for extra in ("tuning", "benchmark"):
+    assert pipelines["teacher"].outputs() == pipelines["given_teacher"].outputs() == {"teacher_model"}
+    for extra in ("tuning", "benchmark", "teacher"):
         assert pipelines[extra].nodes and not {n.name for n in pipelines[extra].nodes} & default_nodes, \
             f"{extra} must stay out of __default__"
 

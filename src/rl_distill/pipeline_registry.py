@@ -13,7 +13,7 @@ from rl_distill.known_methods import distill_methods
 from rl_distill.pipelines.distill.pipeline import method_template
 
 # Pipelines that are registered but not part of ``kedro run`` without ``--pipelines``.
-EXCLUDED_FROM_DEFAULT = ("tuning", "benchmark")
+EXCLUDED_FROM_DEFAULT = ("tuning", "benchmark", "teacher")
 
 
 def _package_pipelines() -> dict[str, Pipeline]:

@@ -17,6 +17,7 @@ import polars as pl
 
 from rl_distill.engine.config import TrainConfig
 from rl_distill.io.model_dir import ModelDir
+from rl_distill.known_methods import run_tag_keys
 from rl_distill.models.factory import ModelConfig, build_model, check_shared_vocab, load_model_dir
 from rl_distill.pipelines.training import (
     Phase,
@@ -52,9 +53,14 @@ def phase_config(block: Mapping[str, Any] | None, where: str, *, sft: bool) -> T
 
 @dataclass(frozen=True)
 class TeacherParams:
-    """``parameters_teacher.yml``: the teacher = tiny model from config (or ``init_from``), SFT then GRPO."""
+    """``parameters_teacher.yml``: the teacher = tiny model from config (or ``init_from``), SFT then GRPO.
+
+    ``shipped``: the directory of the teacher trained with exactly this block and shipped in the repository (with
+    its ``provenance.json``); ``kedro run`` uses it, ``kedro run --pipelines teacher`` retrains it.
+    """
 
     init_from: str | None = None
+    shipped: str | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
     sft: dict[str, Any] = field(default_factory=dict)
     grpo: dict[str, Any] = field(default_factory=dict)
@@ -86,7 +92,7 @@ def train_from_scratch(name: str, init_from: str | None, model_cfg: ModelConfig,
         return ModelDir(init_from).check()
     policy = build_model(model_cfg, tokenizer)
     desc = describe_model(policy, name)
-    tags = {"method": name, "seed": phases[-1].config.seed, "alpha": "n/a",
+    tags = {"method": name, "seed": phases[-1].config.seed, **dict.fromkeys(run_tag_keys(), "n/a"),
             "student": desc if name != "teacher" else "n/a", "teacher": desc if name == "teacher" else "n/a"}
     params = {"model": model_cfg, **{phase.name: phase.config for phase in phases}}
     with model_run(name, tags=tags, params=params) as logger:
