@@ -28,7 +28,7 @@ smoke: $(STAMP)  ## the same DAG on tiny settings (about 30 s on an idle machine
 	$(BIN)/kedro run --env smoke
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench scripts
 
 test: $(STAMP) lint  ## ruff + the whole test suite (unit, pipeline slices, the smoke end-to-end run)
 	OMP_NUM_THREADS=1 $(BIN)/pytest -q

@@ -7,20 +7,12 @@ training per seed of ``benchmark.seeds``, their evaluation on ``test_examples``;
 
 from __future__ import annotations
 
-from functools import partial, update_wrapper
-
 from kedro.pipeline import Node, Pipeline
 
 from rl_distill.core.methods import METHODS
 from rl_distill.known_methods import distill_methods
 from rl_distill.pipelines.benchmark.nodes import evaluate_seeds, report, train_seeds
-from rl_distill.pipelines.distill.pipeline import SHARED_INPUTS, TRAIN_DATA
-
-
-def _bound(fn, method: str):
-    bound = partial(fn, method=method)
-    update_wrapper(bound, fn)
-    return bound
+from rl_distill.pipelines.distill.pipeline import SHARED_INPUTS, TRAIN_DATA, bound_to_method
 
 
 def method_benchmark(method: str) -> Pipeline:
@@ -28,10 +20,10 @@ def method_benchmark(method: str) -> Pipeline:
     nodes, train_data = TRAIN_DATA.get(spec.trainer)(spec)
     tuned = f"best_{method}_params"
     nodes += [
-        Node(_bound(train_seeds, method),
+        Node(bound_to_method(train_seeds, method),
              ["student_init_model", "selected_teacher_model", train_data, "val_examples", "tokenizer",
               "params:common", "params:method", tuned, "params:benchmark"], "models", name="train_seeds"),
-        Node(_bound(evaluate_seeds, method), ["models", "test_examples", "params:evaluation"], "samples",
+        Node(bound_to_method(evaluate_seeds, method), ["models", "test_examples", "params:evaluation"], "samples",
              name="evaluate_seeds"),
     ]
     return Pipeline(nodes, namespace=f"benchmark.{method}", inputs={*SHARED_INPUTS, tuned, "test_examples"},

@@ -25,7 +25,8 @@ TrainData = Callable[[MethodSpec], tuple[list[Node], str]]
 TRAIN_DATA: Registry[TrainData] = Registry("distill trainer kind")
 
 
-def _bound(fn, method: str):
+def bound_to_method(fn, method: str):
+    """``fn`` with ``method=`` bound, keeping its name and docstring (Kedro names nodes after the function)."""
     bound = partial(fn, method=method)
     update_wrapper(bound, fn)
     return bound
@@ -38,7 +39,7 @@ def _rl_data(spec: MethodSpec) -> tuple[list[Node], str]:
 
 @TRAIN_DATA.register("sft")
 def _sft_data(spec: MethodSpec) -> tuple[list[Node], str]:
-    node = Node(_bound(reject_sample_teacher, spec.name),
+    node = Node(bound_to_method(reject_sample_teacher, spec.name),
                 ["selected_teacher_model", "rl_prompts", "tokenizer", "params:common", "params:method"],
                 "teacher_traces", name="reject_sample_teacher")
     return [node], "teacher_traces"
@@ -49,7 +50,7 @@ def method_template(method: str) -> Pipeline:
     spec = METHODS.get(method)
     nodes, train_data = TRAIN_DATA.get(spec.trainer)(spec)
     tuned = f"best_{method}_params"
-    nodes.append(Node(_bound(distill_student, method),
+    nodes.append(Node(bound_to_method(distill_student, method),
                       ["student_init_model", "selected_teacher_model", train_data, "val_examples", "tokenizer",
                        "params:common", "params:method", tuned],
                       "student_model", name="train"))
