@@ -40,6 +40,7 @@ def copy_project(dest: Path) -> Path:
     shutil.copytree(ROOT / "conf", dest / "conf", ignore=shutil.ignore_patterns("local"))
     (dest / "conf" / "local").mkdir(exist_ok=True)
     shutil.copy(ROOT / "pyproject.toml", dest / "pyproject.toml")
+    shutil.copytree(ROOT / "models", dest / "models", dirs_exist_ok=True)  # the shipped teacher
     (dest / "src").mkdir(exist_ok=True)  # the package itself is imported from the installed (editable) project
     for layer in DATA_LAYERS:
         (dest / "data" / layer).mkdir(parents=True, exist_ok=True)

@@ -60,6 +60,7 @@ def test_a_new_method_is_one_module_and_one_yaml_block(tmp_path: Path) -> None:
     (project / "conf" / "local").mkdir()
     shutil.copytree(ROOT / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
+    shutil.copytree(ROOT / "models", project / "models")
     _git(project, "init", "-q")
     _git(project, "add", "-A")
     _git(project, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy")

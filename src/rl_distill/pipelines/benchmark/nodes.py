@@ -17,8 +17,8 @@ from typing import Any
 import polars as pl
 
 from rl_distill.evaluation.figures import seed_learning_curves
+from rl_distill.evaluation.seed_report import render_report
 from rl_distill.evaluation.seeds import seed_table
-from rl_distill.evaluation.summary import to_markdown
 from rl_distill.io.model_dir import ModelDir
 from rl_distill.parameters import PARAMETER_BLOCKS
 from rl_distill.pipelines.distill.nodes import method_plan, train_plan
@@ -110,38 +110,4 @@ def report(benchmark: Any, eval_samples: pl.DataFrame, *parts: Any) -> tuple[pl.
     histories = metric_histories({f"{m}/seed{s}": run for (m, s), run in runs.items()}, cfg.curve_keys)
     figures = {f"benchmark_{key.replace('/', '_')}.png": seed_learning_curves(histories, key)
                for key in cfg.curve_keys}
-    return table, render_report(table, cfg, list(figures)), figures
-
-
-def render_report(table: pl.DataFrame, cfg: BenchmarkParams, figure_files: list[str]) -> str:
-    """Markdown: per-method means over seeds, paired differences to the baseline, accuracy by difficulty."""
-    def wide(frame: pl.DataFrame, metrics: list[str]) -> pl.DataFrame:
-        cells = frame.filter(pl.col("metric").is_in(metrics)).with_columns(
-            pl.format("{} [{}, {}]", pl.col("value").round(3), pl.col("ci_low").round(3), pl.col("ci_high").round(3))
-            .alias("cell"))
-        return cells.pivot(on="metric", index="model", values="cell", aggregate_function="first")
-
-    overall = table.filter(pl.col("difficulty") == "all")
-    metrics = [m for m in ("accuracy", "response_tokens", "trace_consistency") if m in overall["metric"].to_list()]
-    seeds = overall.filter(pl.col("metric") == "accuracy").select("model", "n_seeds", pl.col("per_seed")
-                                                                   .alias("accuracy per seed"))
-    means = wide(overall, metrics).join(seeds, on="model", how="left")
-    diffs = table.filter(pl.col("metric") == f"accuracy_vs_{cfg.baseline}").with_columns(
-        pl.format("{} [{}, {}]", pl.col("value").round(3), pl.col("ci_low").round(3), pl.col("ci_high").round(3))
-        .alias("cell"))
-    by_level = diffs.pivot(on="difficulty", index="model", values="cell", aggregate_function="first")
-    lines = [f"# Benchmark over seeds {list(cfg.seeds)}", "",
-             f"Mean over seeds x test problems, [{cfg.level:.0%} two-way bootstrap CI: seeds and problems resampled]; "
-             "sampled decoding (the evaluation block's k samples per problem).", "",
-             "## Per method", "", to_markdown(means), "",
-             f"## Paired difference to {cfg.baseline} (accuracy; the same seeds and problems resampled for both)", "",
-             to_markdown(by_level) if by_level.height else "(no method shares seeds with the baseline)", "",
-             "## Accuracy by difficulty", ""]
-    for level in sorted(set(table["difficulty"]) - {"all"}):
-        part = table.filter((pl.col("difficulty") == level) & (pl.col("metric") == "accuracy"))
-        cells = [f"{r['model']} {r['value']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
-                 for r in part.iter_rows(named=True)]
-        lines.append(f"- difficulty {level}: " + "; ".join(cells))
-    lines += ["", "## Learning curves (mean over seeds, band = min..max)", ""]
-    lines += [f"![{name}](figures/{name})" for name in figure_files]
-    return "\n".join(lines) + "\n"
+    return table, render_report(table, list(cfg.seeds), cfg.baseline, cfg.level, list(figures)), figures
