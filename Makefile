@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)  ## the whole experiment (all pipelines but tuning) on the embedded default
 	$(BIN)/kedro run --env $(ENV) --pipelines $(PIPELINE)
 
-smoke: $(STAMP)  ## the same DAG on tiny settings (about 30 s on an idle machine)
+smoke: $(STAMP)  ## the same DAG on tiny settings (about 75 s)
 	$(BIN)/kedro run --env smoke
 
 lint: $(STAMP)
