@@ -110,7 +110,8 @@ def test_slice_writes_tables_report_and_figures(evaluation, tmp_path: Path) -> N
                      "loaded from `/models/student`", "seed 11, 50 steps x 16 prompts x G=8", "alpha=0.5",
                      "4 samples per problem at temperature 0.6", "max_new_tokens 512", "sampling seed 3",
                      "| model | accuracy | greedy_accuracy | pass@4 |", "## accuracy by difficulty",
-                     "![alpha_sweep](figures/alpha_sweep.png)", "Oops markers per response"):
+                     "![alpha_sweep](figures/alpha_sweep.png)", "Oops markers per response",
+                     "`rlad` (GRPO with the ratio taken against the teacher / old-policy mixture anchor"):
         assert expected in report, expected
 
     figures = out["report_figures"]

@@ -91,3 +91,17 @@ def test_grid_and_log_ranges_accepted() -> None:
 def test_doctests(module) -> None:
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize(("block", "message"), [
+    ({"method": "rlda"}, r"method='rlda' is not a registered distill method"),
+    ({"method": "grpo", "search_space": {"alpha": {"low": 0.0, "high": 1.0}}},
+     r"search_space.alpha: method 'grpo' does not tune 'alpha'; its tunable parameters: eps_high, lr"),
+])
+def test_the_search_space_must_be_tunable_for_the_method(block: dict, message: str) -> None:
+    from rl_distill.tuning import validate_tuning_block
+
+    with pytest.raises(ConfigError, match=message):
+        validate_tuning_block(block, "parameters_tuning.yml:tuning")
+    validate_tuning_block({"method": "grpo", "search_space": {"eps_high": {"low": 0.2, "high": 0.4},
+                                                               "lr": {"low": 1e-4, "high": 1e-3}}}, "tuning")

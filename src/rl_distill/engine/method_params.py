@@ -71,7 +71,7 @@ class MethodPlan:
     spec: MethodSpec
     params: MethodParams
     train: TrainConfig
-    raw_train: dict[str, Any] = field(default_factory=dict, repr=False)  # before typing (tuned values merge here)
+    raw_train: dict[str, Any] = field(repr=False)  # the block before typing (tuned values merge here)
 
     def tag_values(self, keys: tuple[str, ...]) -> dict[str, Any]:
         """``{key: loss-config value}`` for each run-tag key (the config's default if unset; ``n/a`` where this

@@ -242,8 +242,9 @@ def seed_learning_curves(histories: Mapping[str, Mapping[str, Sequence[tuple[int
             by_method.setdefault(name.split("/")[0], []).append(curves[key])
     styles = method_styles(list(by_method))
     for method, runs in by_method.items():
-        steps = sorted({s for run in runs for s, _ in run})
-        values = [[dict(run).get(s) for run in runs] for s in steps]
+        by_step = [dict(run) for run in runs]
+        steps = sorted({s for run in by_step for s in run})
+        values = [[run.get(s) for run in by_step] for s in steps]
         mean = [float(np.mean([v for v in vs if v is not None])) for vs in values]
         low = [min(v for v in vs if v is not None) for vs in values]
         high = [max(v for v in vs if v is not None) for vs in values]

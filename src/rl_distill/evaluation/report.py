@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from rl_distill.evaluation.summary import comparison_table, difficulty_table, to_markdown
+from rl_distill.known_methods import known_methods
 
 
 def lookup(params: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
@@ -74,9 +75,11 @@ def configuration_lines(params: Mapping[str, Any]) -> list[str]:
         f"{common.get('total_steps', '?')} steps x {common.get('prompts_per_step', '?')} prompts x "
         f"G={lookup(common, 'rollout.group_size', '?')} samples, "
         f"max_new_tokens {lookup(common, 'rollout.max_new_tokens', '?')}, lr {lookup(common, 'optimizer.lr', '?')}")
+    specs = known_methods()
     for method, block in (lookup(params, "distill", {}) or {}).items():
         if method != "common" and isinstance(block, Mapping):
-            lines.append(f"  - `{method}`: {compact(block) or 'defaults'}")
+            summary = f" ({specs[method].summary})" if method in specs and specs[method].summary else ""
+            lines.append(f"  - `{method}`{summary}: {compact(block) or 'defaults'}")
     lines += _evaluation_lines(lookup(params, "evaluation"))
     return lines
 

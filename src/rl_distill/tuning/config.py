@@ -146,8 +146,21 @@ def load_tuning_config(block: TuningConfig | Mapping[str, Any] | None,
 
 
 def validate_tuning_block(block: Mapping[str, Any], where: str) -> None:
-    """Validator for ``rl_distill.parameters.PARAMETER_BLOCKS`` (register it under ``"tuning"``)."""
-    load_tuning_config(block, where=where)
+    """Validator for ``rl_distill.parameters.PARAMETER_BLOCKS`` (register it under ``"tuning"``): the block itself,
+    then that ``method`` is a registered distill method whose spec declares every searched loss parameter tunable
+    (``lr`` always is)."""
+    from rl_distill.known_methods import distill_methods
+
+    cfg = load_tuning_config(block, where=where)
+    methods = distill_methods()
+    if cfg.method not in methods:
+        raise ConfigError(f"{where}.method={cfg.method!r} is not a registered distill method; valid: "
+                          f"{', '.join(methods)}.")
+    tunable = {*methods[cfg.method].tunable, "lr"}
+    for name in sorted(cfg.search_space):
+        if name not in tunable:
+            raise ConfigError(f"{where}.search_space.{name}: method '{cfg.method}' does not tune {name!r}; its "
+                              f"tunable parameters: {', '.join(sorted(tunable))}.")
 
 
 def suggest_params(trial: optuna.Trial, search_space: Mapping[str, ParamSpec]) -> dict[str, float]:

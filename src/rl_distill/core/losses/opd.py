@@ -71,8 +71,8 @@ class OPDLoss(GRPOLoss):
         old = batch.old_logprobs.detach().where(mask, zero)
         teacher_adv = teacher - old  # [N, T], the negative reverse-KL sample on the sampled token
         advantages = cfg.teacher_weight * teacher_adv
-        outcome = batch.advantages.detach()
         if cfg.outcome_weight > 0:
+            outcome = batch.advantages.detach()
             outcome = outcome.unsqueeze(-1) if outcome.dim() == 1 else outcome  # [N, 1] or [N, T]
             advantages = advantages + cfg.outcome_weight * outcome.to(advantages.dtype)
         return advantages, {

@@ -10,7 +10,7 @@ import dataclasses
 import json
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ class BenchmarkParams:
     n_resamples: int = 1000
     level: float = 0.95
     bootstrap_seed: int = 0
-    base_models: tuple[str, ...] = field(default=("teacher", "student_init"))
+    base_models: tuple[str, ...] = ("teacher", "student_init")
 
     def __post_init__(self) -> None:
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
@@ -104,10 +104,9 @@ def report(benchmark: Any, eval_samples: pl.DataFrame, *parts: Any) -> tuple[pl.
     samples = pl.concat([base, *[f.cast(base.schema) for f in seeded]])
     table = seed_table(samples, baseline=cfg.baseline, n_resamples=cfg.n_resamples, level=cfg.level,
                        seed=cfg.bootstrap_seed)
-    runs = {(m, seed): info["run_id"]
-            for f, mod in zip(seeded, models) for m in f["model"].unique().to_list()
-            for seed, info in mod.items()}
-    histories = metric_histories({f"{m}/seed{s}": run for (m, s), run in runs.items()}, cfg.curve_keys)
+    runs = {f"{frame['model'][0]}/seed{seed}": info["run_id"]
+            for frame, by_seed in zip(seeded, models) for seed, info in by_seed.items()}
+    histories = metric_histories(runs, cfg.curve_keys)
     figures = {f"benchmark_{key.replace('/', '_')}.png": seed_learning_curves(histories, key)
                for key in cfg.curve_keys}
     return table, render_report(table, list(cfg.seeds), cfg.baseline, cfg.level, list(figures)), figures
