@@ -215,3 +215,27 @@ def test_kl_kd_linear_anneal_reaches_its_end_value_on_the_last_step(tmp_path, st
     _, logs = _run(tmp_path, student, tokenizer, task, examples, config, teacher=teacher)
     betas = [m["train/beta_kd"] for _, m in logs]
     assert betas == pytest.approx([5e-3, 5e-3 - 4e-3 / 3, 5e-3 - 8e-3 / 3, 1e-3])
+
+
+def test_validation_at_start_scores_the_untouched_model_once(tmp_path, monkeypatch, student, tokenizer, task,
+                                                             examples):
+    import rl_distill.engine.trainer as trainer_module
+
+    start = {k: v.clone() for k, v in student.state_dict().items()}
+    seen = []
+    real_call = trainer_module._Validator.__call__
+
+    def spy(self, model, engine):
+        seen.append(all(torch.equal(p, start[k]) for k, p in model.state_dict().items()))
+        return real_call(self, model, engine)
+
+    monkeypatch.setattr(trainer_module._Validator, "__call__", spy)
+    config = make_config(loss={"name": "sft"}, total_steps=2, sft={"batch_size": 8}, optimizer={"lr": 3e-3},
+                         mini_batch_size=8, log_every=1,
+                         validation={"every": 0, "max_examples": 4, "batch_size": 4, "at_start": True})
+    result, logs = _run(tmp_path, student, tokenizer, task, examples, config)
+    assert logs[0][0] == 0 and set(logs[0][1]) >= {"val/accuracy"} and "train/loss" not in logs[0][1]
+    assert seen == [True, False]  # step 0 sees the initial weights; the end-of-run validation sees trained ones
+    assert [step for step, _ in result.history["val/accuracy"]] == [0, 2]
+    again, logs = _run(tmp_path, student, tokenizer, task, examples, config)  # resumed at the end: no re-validation
+    assert again.resumed_from == 2 and logs == []

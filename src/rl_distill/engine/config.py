@@ -97,10 +97,12 @@ class CheckpointConfig:
 class ValidationConfig:
     """Validation accuracy every ``every`` steps (0: only at the end) on at most ``max_examples`` examples.
 
-    ``temperature = 0`` is greedy; ``max_new_tokens`` None uses the rollout's.
+    ``temperature = 0`` is greedy; ``max_new_tokens`` None uses the rollout's. ``at_start`` also validates the
+    starting model at step 0 (before any update), so a learning curve begins at the warm start.
     """
 
     every: int = 50
+    at_start: bool = False
     max_examples: int | None = 256
     temperature: float = 0.0
     top_p: float = 1.0

@@ -200,6 +200,14 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
     bar = tqdm(total=total, initial=state.step, disable=not (progress and accelerator.is_main_process),
                desc=config.loss.name, dynamic_ncols=True)
     try:
+        if config.validation.at_start and state.step == 0:
+            # The starting model's accuracy: every curve begins at the warm start (HF Trainer's eval_on_start).
+            start_logs = validate(accelerator.unwrap_model(model), engine)
+            if start_logs:
+                history.record(start_logs, 0)
+                state.history = history.to_json()
+                if log_fn is not None and accelerator.is_main_process:
+                    log_fn(start_logs, 0)
         while state.step < total and not state.stopped_early:
             t0 = time.perf_counter()
             examples = sampler.batch(state.step)
