@@ -87,6 +87,7 @@ def test_benchmark_trains_every_method_per_seed_and_pairs_them_with_grpo(smoke_p
     import polars as pl
 
     from rl_distill.known_methods import distill_methods
+    from rl_distill.pipelines.benchmark.pipeline import benchmarked_methods
 
     from .conftest import kedro
 
@@ -95,11 +96,12 @@ def test_benchmark_trains_every_method_per_seed_and_pairs_them_with_grpo(smoke_p
     table = pl.read_csv(smoke_project / "data" / "08_reporting" / "benchmark_table.csv")
     acc = table.filter((pl.col("difficulty") == "all") & (pl.col("metric") == "accuracy"))
     seeds = dict(zip(acc["model"], acc["n_seeds"]))
-    assert seeds == {"teacher": 1, "student_init": 1, **dict.fromkeys(distill_methods(), 2)}  # smoke: seeds [0, 1]
+    assert seeds == {"teacher": 1, "student_init": 1, **dict.fromkeys(benchmarked_methods(), 2)}  # smoke: seeds [0, 1]
     paired = table.filter((pl.col("difficulty") == "all") & (pl.col("metric") == "accuracy_vs_grpo"))
-    assert set(paired["model"]) == set(distill_methods()) - {"grpo"}
+    assert set(paired["model"]) == set(benchmarked_methods()) - {"grpo"}
     assert all(lo <= v <= hi for v, lo, hi in paired.select("value", "ci_low", "ci_high").iter_rows())
-    for method in distill_methods():
+    assert "rtap" not in distill_methods()  # trained by its own pipeline, benchmarked all the same
+    for method in benchmarked_methods():
         for seed in (0, 1):
             assert (smoke_project / "data" / "06_models" / "benchmark" / method / f"seed_{seed}" /
                     "model.safetensors").exists()

@@ -33,6 +33,7 @@ def test_gap_closed_needs_both_references():
 
 def test_report_has_the_gap_section():
     text = render_report(_table(), [0, 1, 2], "grpo", 0.95, [])
+    assert text.startswith("# Benchmark over seeds [0, 1, 2]\n")
     assert "## Share of the teacher - student_init gap closed" in text
     section = text.split("gap closed")[1]
     assert "| rlad" in section and "-0.25" in section and "0.25" in section

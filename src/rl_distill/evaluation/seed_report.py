@@ -30,9 +30,9 @@ def render_report(table: pl.DataFrame, seeds: list[int], baseline: str, level: f
 
     overall = table.filter(pl.col("difficulty") == "all")
     metrics = [m for m in ("accuracy", "response_tokens", "trace_consistency") if m in overall["metric"].to_list()]
-    seeds = overall.filter(pl.col("metric") == "accuracy").select("model", "n_seeds", pl.col("per_seed")
-                                                                   .alias("accuracy per seed"))
-    means = wide(overall, metrics).join(seeds, on="model", how="left")
+    per_seed = overall.filter(pl.col("metric") == "accuracy").select("model", "n_seeds", pl.col("per_seed")
+                                                                      .alias("accuracy per seed"))
+    means = wide(overall, metrics).join(per_seed, on="model", how="left")
     diffs = table.filter(pl.col("metric") == f"accuracy_vs_{baseline}").with_columns(
         pl.format("{} [{}, {}]", pl.col("value").round(3), pl.col("ci_low").round(3), pl.col("ci_high").round(3))
         .alias("cell"))

@@ -1,7 +1,8 @@
-"""Benchmark nodes: every registered distill method trained from the same student_init and teacher for several
-seeds (``benchmark.seeds``, data: ``--params benchmark.seeds=[3,4]`` runs others), each seed its own nested MLflow
-run tagged ``seed``, evaluated on the same test problems, then one table with per-method means over seeds and the
-paired differences to the baseline (:mod:`rl_distill.evaluation.seeds`), and learning curves with a band over seeds.
+"""Benchmark nodes: every registered distill method (and R-TAP) trained from the same student_init and teacher for
+several seeds (``benchmark.seeds``, data: ``--params benchmark.seeds=[3,4]`` runs others), each seed its own nested
+MLflow run tagged ``seed``, evaluated on the same test problems, then one table with per-method means over seeds and
+the paired differences to the baseline (:mod:`rl_distill.evaluation.seeds`), and learning curves with a band over
+seeds.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from rl_distill.io.model_dir import ModelDir
 from rl_distill.parameters import PARAMETER_BLOCKS
 from rl_distill.pipelines.distill.nodes import method_plan, train_plan
 from rl_distill.pipelines.evaluation.nodes import evaluate_checkpoint
+from rl_distill.pipelines.rtap.nodes import train_rtap_student
 from rl_distill.pipelines.training import RUN_FILE
 from rl_distill.tracking.history import metric_histories
 from rl_distill.typed_config import ConfigError, check_range, from_dict
@@ -65,6 +67,13 @@ def validate_benchmark(block: Mapping[str, Any], where: str) -> BenchmarkParams:
     return cfg
 
 
+def _save_seed(final: ModelDir, method: str, seed: int) -> dict[str, str]:
+    dest = MODEL_ROOT / method / f"seed_{seed}"
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(final.path, dest)
+    return {"path": str(dest), "run_id": json.loads((dest / RUN_FILE).read_text())["run_id"]}
+
+
 def train_seeds(student_init_model: ModelDir, teacher_model: ModelDir, train_data: pl.DataFrame,
                 val_examples: pl.DataFrame, tokenizer: Any, common: Mapping[str, Any], params: Any,
                 best_params: Mapping[str, Any] | None, benchmark: Any, method: str) -> dict[str, dict[str, str]]:
@@ -74,11 +83,19 @@ def train_seeds(student_init_model: ModelDir, teacher_model: ModelDir, train_dat
     for seed in cfg.seeds:
         seeded = dataclasses.replace(plan, train=dataclasses.replace(plan.train, seed=seed))
         final = train_plan(seeded, student_init_model, teacher_model, train_data, val_examples, tokenizer)
-        dest = MODEL_ROOT / method / f"seed_{seed}"
-        shutil.rmtree(dest, ignore_errors=True)
-        shutil.copytree(final.path, dest)
-        out[str(seed)] = {"path": str(dest), "run_id": json.loads((dest / RUN_FILE).read_text())["run_id"]}
+        out[str(seed)] = _save_seed(final, method, seed)
     return out
+
+
+def train_rtap_seeds(student_init_model: ModelDir, rl_prompts: pl.DataFrame, val_examples: pl.DataFrame,
+                     tokenizer: Any, common: Mapping[str, Any], rtap: Mapping[str, Any],
+                     benchmark: Any) -> dict[str, dict[str, str]]:
+    """R-TAP (its own two-stage trainer, no teacher) once per seed, the seed laid over ``distill.common`` as for the
+    distill methods; ``{seed: {path, run_id}}``."""
+    cfg = load_params(benchmark)
+    return {str(seed): _save_seed(train_rtap_student(student_init_model, rl_prompts, val_examples, tokenizer,
+                                                     {**common, "seed": seed}, rtap), "rtap", seed)
+            for seed in cfg.seeds}
 
 
 def evaluate_seeds(models: Mapping[str, Mapping[str, str]], test_examples: pl.DataFrame, evaluation: Any,

@@ -1,6 +1,6 @@
 """``benchmark`` pipeline (not in ``__default__``): ``kedro run --pipelines benchmark`` after a default run.
 
-One namespace per registered distill method (``benchmark.<id>``): its training data (as in ``distill``), one
+One namespace per registered distill method and R-TAP (``benchmark.<id>``): its training data (as in ``distill``), one
 training per seed of ``benchmark.seeds``, their evaluation on ``test_examples``; then ``benchmark.report``
 (table + markdown + learning curves with a band over seeds, data/08_reporting/benchmark*).
 """
@@ -11,7 +11,7 @@ from kedro.pipeline import Node, Pipeline
 
 from rl_distill.core.methods import METHODS
 from rl_distill.known_methods import distill_methods
-from rl_distill.pipelines.benchmark.nodes import evaluate_seeds, report, train_seeds
+from rl_distill.pipelines.benchmark.nodes import evaluate_seeds, report, train_rtap_seeds, train_seeds
 from rl_distill.pipelines.distill.pipeline import SHARED_INPUTS, TRAIN_DATA, bound_to_method
 
 
@@ -31,9 +31,28 @@ def method_benchmark(method: str) -> Pipeline:
                                 "params:benchmark": "params:benchmark", "params:evaluation": "params:evaluation"})
 
 
+def rtap_benchmark() -> Pipeline:
+    """R-TAP per seed: its own trainer (confidence generator, then recursive think-answer GRPO) on the RL prompts."""
+    nodes = [
+        Node(train_rtap_seeds, ["student_init_model", "rl_prompts", "val_examples", "tokenizer", "params:common",
+                                "params:rtap", "params:benchmark"], "models", name="train_seeds"),
+        Node(bound_to_method(evaluate_seeds, "rtap"), ["models", "test_examples", "params:evaluation"], "samples",
+             name="evaluate_seeds"),
+    ]
+    return Pipeline(nodes, namespace="benchmark.rtap",
+                    inputs={"student_init_model", "rl_prompts", "val_examples", "tokenizer", "test_examples"},
+                    parameters={"params:common": "params:distill.common", "params:rtap": "params:rtap",
+                                "params:benchmark": "params:benchmark", "params:evaluation": "params:evaluation"})
+
+
+def benchmarked_methods() -> list[str]:
+    """Every registered distill method, then R-TAP (trained by its own pipeline)."""
+    return [*distill_methods(), "rtap"]
+
+
 def create_pipeline(**kwargs) -> Pipeline:
-    methods = list(distill_methods())
-    per_method = sum((method_benchmark(m) for m in methods), Pipeline([]))
+    methods = benchmarked_methods()
+    per_method = sum((method_benchmark(m) for m in distill_methods()), rtap_benchmark())
     final = Pipeline([Node(report, ["params:benchmark", "eval_samples",
                                     *[f"benchmark.{m}.samples" for m in methods],
                                     *[f"benchmark.{m}.models" for m in methods]],
