@@ -249,7 +249,7 @@ def seed_learning_curves(histories: Mapping[str, Mapping[str, Sequence[tuple[int
         low = [min(v for v in vs if v is not None) for vs in values]
         high = [max(v for v in vs if v is not None) for vs in values]
         color, marker = styles[method]
-        ax.plot(steps, mean, color=color, marker=marker, markersize=3, label=f"{method} (n={len(runs)})")
+        ax.plot(steps, mean, color=color, marker=marker, markersize=3, label=f"{method} ({len(runs)} seeds)")
         ax.fill_between(steps, low, high, color=color, alpha=0.18, linewidth=0)
     ax.set_xlabel("step")
     ax.set_ylabel(key)
