@@ -199,15 +199,19 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
 
     bar = tqdm(total=total, initial=state.step, disable=not (progress and accelerator.is_main_process),
                desc=config.loss.name, dynamic_ncols=True)
+
+    def publish(logs: dict[str, float], step: int) -> None:
+        history.record(logs, step)
+        state.history = history.to_json()
+        if log_fn is not None and accelerator.is_main_process:
+            log_fn(logs, step)
+
     try:
         if config.validation.at_start and state.step == 0:
             # The starting model's accuracy: every curve begins at the warm start (HF Trainer's eval_on_start).
             start_logs = validate(accelerator.unwrap_model(model), engine)
             if start_logs:
-                history.record(start_logs, 0)
-                state.history = history.to_json()
-                if log_fn is not None and accelerator.is_main_process:
-                    log_fn(start_logs, 0)
+                publish(start_logs, 0)
         while state.step < total and not state.stopped_early:
             t0 = time.perf_counter()
             examples = sampler.batch(state.step)
@@ -247,10 +251,7 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
                     _update_early_stopping(state, config, state.val_accuracy)
                     logs.update(val_logs)
             if logs:
-                history.record(logs, state.step)
-                state.history = history.to_json()
-                if log_fn is not None and accelerator.is_main_process:
-                    log_fn(logs, state.step)
+                publish(logs, state.step)
                 bar.set_postfix({k.split("/")[-1]: f"{logs[k]:.3g}" for k in
                                  ("rollout/reward_mean", "train/loss", "val/accuracy") if k in logs})
             bar.update(1)

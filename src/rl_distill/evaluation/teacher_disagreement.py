@@ -19,10 +19,10 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
-import torch
 from torch import Tensor
 
 from rl_distill.core.kl import full_vocab_kl
+from rl_distill.core.logprobs import token_logprobs
 
 TOKEN_SCHEMA = {
     "row": pl.Int64, "position": pl.Int64, "token": pl.Utf8, "student_logprob": pl.Float64,
@@ -40,11 +40,8 @@ def disagreement_table(response_ids: Tensor, response_mask: Tensor, student_logi
     if student_logits.shape != teacher_logits.shape or student_logits.shape[:2] != response_ids.shape:
         raise ValueError(f"logits {tuple(student_logits.shape)} / {tuple(teacher_logits.shape)} do not match "
                          f"response ids {tuple(response_ids.shape)}: both must be [N, T, V] over the same tokens")
-    s_lp = torch.log_softmax(student_logits.float(), dim=-1)
-    t_lp = torch.log_softmax(teacher_logits.float(), dim=-1)
-    ids = response_ids.long().unsqueeze(-1)
-    picked_s = s_lp.gather(-1, ids).squeeze(-1)
-    picked_t = t_lp.gather(-1, ids).squeeze(-1)
+    picked_s = token_logprobs(student_logits, response_ids)
+    picked_t = token_logprobs(teacher_logits, response_ids)
     kl = full_vocab_kl(student_logits.float(), teacher_logits.float())
     rows, cols = response_mask.bool().nonzero(as_tuple=True)
     vocab = tokenizer.convert_ids_to_tokens(list(range(student_logits.shape[-1])))
@@ -53,7 +50,7 @@ def disagreement_table(response_ids: Tensor, response_mask: Tensor, student_logi
         "token": [vocab[i] for i in response_ids[rows, cols].tolist()],
         "student_logprob": picked_s[rows, cols].double().tolist(),
         "teacher_logprob": picked_t[rows, cols].double().tolist(),
-        "teacher_argmax": [vocab[i] for i in t_lp[rows, cols].argmax(-1).tolist()],
+        "teacher_argmax": [vocab[i] for i in teacher_logits[rows, cols].argmax(-1).tolist()],
         "reverse_kl": kl[rows, cols].double().tolist(),
     }, schema=TOKEN_SCHEMA)
 
