@@ -10,6 +10,8 @@ import pytest
 import torch
 
 import rl_distill.engine.rl_step as rl_step_module
+import rl_distill.engine.update as update_module
+import rl_distill.rollout.base as rollout_base
 from rl_distill.engine.frozen_stream import FrozenStream
 from rl_distill.engine.rl_step import concurrent_scoring_enabled
 from rl_distill.engine.trainer import train
@@ -78,17 +80,30 @@ def test_rlad_with_alpha_one_trains_exactly_like_grpo(tmp_path, tokenizer, task,
 ])
 def test_concurrent_scoring_trains_like_sequential(tmp_path, monkeypatch, tokenizer, task, examples, teacher, loss,
                                                    with_teacher):
+    seen: dict[str, list] = {}
+    real_loss_on = update_module._loss_on
+
+    def spy(model, loss_fn, data, settings, progress):  # what every micro-batch's loss is given
+        frozen = data.teacher_logprobs if data.teacher_logprobs is not None else data.ref_logprobs
+        seen.setdefault(label, []).append((data.input_ids.clone(), frozen.clone()))
+        return real_loss_on(model, loss_fn, data, settings, progress)
+
+    monkeypatch.setattr(update_module, "_loss_on", spy)
+
     def run(mode, bucket_rows=None):
+        nonlocal label
+        label = f"{mode}{bucket_rows}"
         if bucket_rows is not None:
             monkeypatch.setattr(rl_step_module, "FrozenStream", functools.partial(FrozenStream,
                                                                                    bucket_rows=bucket_rows))
         model = build_model(STUDENT, tokenizer)
-        result, logs = _run(tmp_path / f"{mode}{bucket_rows}", model, tokenizer, task,
+        result, logs = _run(tmp_path / label, model, tokenizer, task,
                             examples, make_config(loss=loss, concurrent_scoring=mode, teacher_dtype="float32",
                                                   rollout={"max_new_tokens": 24, "temperature": 3.0}),
                             teacher=teacher if with_teacher else None)
         return model, result, logs
 
+    label = ""
     seq_model, seq, _ = run("off")
     # On, with rows too few for a bucket: the worker scores them all after the rollout, exactly as sequentially.
     con_model, con, con_logs = run("on")
@@ -96,13 +111,23 @@ def test_concurrent_scoring_trains_like_sequential(tmp_path, monkeypatch, tokeni
         assert torch.equal(p, q), name
     assert seq.history["train/loss"] == con.history["train/loss"]
     assert all(m["time/frozen_busy_s"] > 0 and m["time/frozen_streamed_frac"] == 0 for _, m in con_logs)
-    # Streamed one row at a time while the rollout runs: the same samples, the same update up to fp32 rounding
-    # (a bf16 teacher's rounding also depends on which rows share a forward: hence float32 here).
+    # Streamed one row at a time while the rollout runs: the same samples, and frozen scores equal up to fp32
+    # rounding (a row's values depend on which rows share its forward only through the kernels' summation order;
+    # a bf16 teacher's rounding depends on it more: hence float32 here).
     str_model, streamed, str_logs = run("on", bucket_rows=1)
     assert any(m["time/frozen_streamed_frac"] > 0 for _, m in str_logs)
     assert streamed.history["rollout/reward_mean"] == seq.history["rollout/reward_mean"]
-    for (name, p), q in zip(seq_model.state_dict().items(), str_model.state_dict().values()):
-        torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-5, msg=name)
+    assert len(seen["onNone"]) == len(seen["on1"]) == len(seen["offNone"]) == 4 * 4  # 4 steps x mu 2 x 2 micro
+    # With the reference alone, only the first step: there the policy equals the reference, every group has zero
+    # advantage and the true gradient is 0, so AdamW's normalisation turns the 1e-7 rounding of the KL term into
+    # full learning-rate steps; the weights then differ by ~lr and later steps sample other tokens.
+    compared = 16 if with_teacher else 4
+    for (seq_ids, seq_frozen), (str_ids, str_frozen) in list(zip(seen["offNone"], seen["on1"]))[:compared]:
+        assert torch.equal(seq_ids, str_ids)  # the same rows in the same micro-batches
+        torch.testing.assert_close(str_frozen, seq_frozen, atol=1e-5, rtol=1e-5)
+    if with_teacher:  # then the update too
+        for (name, p), q in zip(seq_model.state_dict().items(), str_model.state_dict().values()):
+            torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-5, msg=name)
 
 
 @pytest.mark.parametrize("loss", [
@@ -239,3 +264,59 @@ def test_validation_at_start_scores_the_untouched_model_once(tmp_path, monkeypat
     assert [step for step, _ in result.history["val/accuracy"]] == [0, 2]
     again, logs = _run(tmp_path, student, tokenizer, task, examples, config)  # resumed at the end: no re-validation
     assert again.resumed_from == 2 and logs == []
+
+
+@pytest.mark.parametrize(("loss", "with_teacher"), [
+    ({"name": "grpo", "config": {"compile": False}}, False),
+    ({"name": "rlad", "config": {"compile": False, "alpha": 0.5}}, True),  # the anchor mixes in pi_old
+])
+def test_skipping_the_redundant_old_logprob_forward_trains_identically(tmp_path, monkeypatch, tokenizer, task,
+                                                                      examples, teacher, loss, with_teacher):
+    """mu = 1 and one optimizer update per step: the update's own detached log-probs replace the old-policy pass
+    (TRL's shortcut); the weights after 4 steps match the full pass within 1e-6, and the pass really is skipped."""
+    calls = []
+    real = rollout_base.old_policy_logprobs
+    monkeypatch.setattr(rollout_base, "old_policy_logprobs", lambda *a, **k: calls.append(1) or real(*a, **k))
+
+    def run(mode):
+        model = build_model(STUDENT, tokenizer)
+        config = make_config(loss=loss, mu=1, mini_batch_size=2, grad_accum_steps=2, old_logprobs=mode,
+                             concurrent_scoring="on" if with_teacher else "off", teacher_dtype="float32",
+                             rollout={"max_new_tokens": 24, "temperature": 2.0})
+        result, logs = _run(tmp_path / mode, model, tokenizer, task, examples, config,
+                            teacher=teacher if with_teacher else None, reward_fn=by_length)
+        return model, result, logs
+
+    def by_length(texts, rows):  # an untrained model never solves a sum: reward length so that groups differ
+        return torch.tensor([float(len(t)) for t in texts]), {}
+
+    full_model, full, full_logs = run("forward")
+    full_calls, calls[:] = len(calls), []
+    fast_model, fast, fast_logs = run("auto")
+    assert full_calls == 4 and calls == []  # one pass per step, and none with the shortcut
+    assert all(m["rollout/old_logprobs_skipped"] == 1.0 for _, m in fast_logs)
+    assert all(m["rollout/old_logprobs_skipped"] == 0.0 for _, m in full_logs)
+    assert fast.history["rollout/reward_mean"] == full.history["rollout/reward_mean"]  # the same samples
+    for (name, p), q in zip(full_model.state_dict().items(), fast_model.state_dict().values()):
+        torch.testing.assert_close(p, q, atol=1e-6, rtol=0, msg=name)
+    assert not all(torch.equal(p, q) for p, q in zip(fast_model.parameters(),
+                                                     build_model(STUDENT, tokenizer).parameters()))  # it trained
+
+
+def test_the_old_logprob_shortcut_only_applies_when_it_is_provably_redundant(tokenizer):
+    from rl_distill.engine.update import UpdateSettings, has_active_dropout, old_logprobs_redundant
+
+    model = build_model(STUDENT, tokenizer)
+    one_update = UpdateSettings(mini_batch_size=64, grad_accum_steps=1, max_grad_norm=1.0)
+    assert old_logprobs_redundant(model, 64, one_update, epochs=1)
+    assert not old_logprobs_redundant(model, 65, one_update, epochs=1)  # a second micro-batch sees updated weights
+    assert not old_logprobs_redundant(model, 64, one_update, epochs=2)  # mu = 2: the second epoch is off-policy
+    accumulated = UpdateSettings(mini_batch_size=32, grad_accum_steps=4, max_grad_norm=1.0)
+    assert old_logprobs_redundant(model, 128, accumulated, epochs=1) and not old_logprobs_redundant(
+        model, 129, accumulated, epochs=1)
+    assert not has_active_dropout(model)
+    model.config.attention_dropout = 0.1  # HF attention applies it functionally in train mode
+    assert has_active_dropout(model) and not old_logprobs_redundant(model, 64, one_update, epochs=1)
+    model.config.attention_dropout = 0.0
+    model.model.layers[0].mlp.add_module("drop", torch.nn.Dropout(0.2))
+    assert has_active_dropout(model)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from rl_distill.rollout.base import RolloutConfig, build_rollout_engine
 from rl_distill.rollout.hf import generation_config
+from rl_distill.typed_config import ConfigError
 
 
 def test_batch_layout_and_grouping(model, tokenizer):
@@ -71,3 +73,33 @@ def test_model_mode_is_restored(model, tokenizer):
     cfg = RolloutConfig(group_size=1, max_new_tokens=3)
     build_rollout_engine(cfg).generate(model, tokenizer, ["1+1\n"], cfg)
     assert model.training
+
+
+def test_min_new_tokens_keeps_eos_out_of_the_first_tokens(model, tokenizer):
+    eos = tokenizer.eos_token_id
+
+    def favour_eos(module, args, logits):  # eos is the most likely token at every position
+        logits[..., eos] += 20.0
+        return logits
+
+    model.lm_head.register_forward_hook(favour_eos)
+    free = RolloutConfig(group_size=4, max_new_tokens=12)
+    held = RolloutConfig(group_size=4, max_new_tokens=12, min_new_tokens=5)
+    torch.manual_seed(0)
+    short = build_rollout_engine(free).generate(model, tokenizer, ["1+2\n", "3+4\n"], free, with_logprobs=False)
+    torch.manual_seed(0)
+    long = build_rollout_engine(held).generate(model, tokenizer, ["1+2\n", "3+4\n"], held)
+    assert short.response_lengths.tolist() == [1] * 8  # eos at once without the floor
+    lengths = long.response_lengths
+    assert (lengths == 6).all()  # five forced tokens, then eos (the eos logit still dominates)
+    assert (long.response_ids[:, :5] != eos).all() and (long.response_ids[:, 5] == eos).all()
+    # The old log-probs are the unconstrained policy's (eos is not masked out of the scoring softmax): each forced
+    # token is unlikely, the final eos almost certain.
+    assert (long.old_logprobs[:, :5] < -10).all() and (long.old_logprobs[:, 5] > -1e-3).all()
+
+
+def test_min_new_tokens_is_validated():
+    with pytest.raises(ConfigError, match="min_new_tokens=20 is out of range"):
+        RolloutConfig(max_new_tokens=16, min_new_tokens=20)
+    with pytest.raises(ConfigError, match="min_new_tokens=-1"):
+        RolloutConfig(min_new_tokens=-1)

@@ -27,6 +27,7 @@ DECAYS = ("cosine", "linear", "constant")
 PROMPT_SAMPLING = ("bucketed", "shuffle")
 MIXED_PRECISION = ("no", "bf16", "fp16")
 CONCURRENT_SCORING = ("auto", "on", "off")
+OLD_LOGPROBS = ("auto", "forward")
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,12 @@ class TrainConfig:
       (its log-softmax is always fp32); ``auto`` = bfloat16 where the hardware multiplies it natively (AMX /
       AVX512-BF16 CPUs, bf16 GPUs), else float32. Default float32: the same numbers on every machine. The policy and
       the reference always run in their own dtype.
+    - ``old_logprobs`` (auto | forward): where log pi_old comes from. ``forward``: a no-grad forward pass of the
+      policy after the rollout. ``auto``: when that pass is provably redundant, the detached log-probs of the
+      update's own forward (TRL's shortcut): ``mu = 1`` and every micro-batch of the step in one optimizer update
+      (``ceil(rows / mini_batch_size) <= grad_accum_steps``) and no active dropout, so every micro-batch is scored
+      by the weights that sampled it (:func:`rl_distill.engine.update.old_logprobs_redundant`). Same algorithm; the
+      ratio is then exactly 1 at the first (only) update instead of 1 up to float rounding. Otherwise ``forward``.
     """
 
     seed: int = 0
@@ -209,6 +216,7 @@ class TrainConfig:
     mixed_precision: str = "no"
     concurrent_scoring: str = "auto"
     teacher_dtype: str = "float32"
+    old_logprobs: str = "auto"
 
     def __post_init__(self) -> None:
         check_range("total_steps", self.total_steps, 1)
@@ -224,6 +232,7 @@ class TrainConfig:
         check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
         check_choice("concurrent_scoring", self.concurrent_scoring, CONCURRENT_SCORING)
         check_choice("teacher_dtype", self.teacher_dtype, (AUTO_DTYPE, *DTYPES))
+        check_choice("old_logprobs", self.old_logprobs, OLD_LOGPROBS)
         if self.overlong.penalty_cache is not None and self.overlong.penalty_cache > self.rollout.max_new_tokens:
             raise ConfigError(f"overlong.penalty_cache={self.overlong.penalty_cache} exceeds rollout.max_new_tokens="
                               f"{self.rollout.max_new_tokens}; use a cache of at most max_new_tokens tokens.")

@@ -11,6 +11,11 @@ the longer rows are still being generated), and on the rest while the policy sco
 rollout is then asked for its responses without them, and :func:`~rl_distill.rollout.base.with_old_logprobs` adds
 them). The numbers are those of the sequential path up to float rounding; only the wall clock changes.
 
+Old-policy log-probs (``old_logprobs: auto``): where the step makes one optimizer update with mu = 1
+(:func:`~rl_distill.engine.update.old_logprobs_redundant`), the no-grad old-policy pass is skipped and the update
+uses its own detached log-probs, as TRL's ``GRPOTrainer`` does at ``num_iterations = 1``; ``time/rollout_s`` then
+holds generation only and ``rollout/old_logprobs_skipped`` is 1.
+
 Metrics are 0-dim tensors or floats added to the step's accumulator: ``rollout/*``, ``time/*`` (``train/*`` come from
 the update). ``time/rollout_s`` is generation plus the old-policy pass, ``time/teacher_s`` the teacher/reference time
 the step waited for (all of it when sequential, only what the rollout did not hide when concurrent) and
@@ -35,7 +40,7 @@ from rl_distill.engine.frozen_stream import FrozenStream, Scores
 from rl_distill.engine.metrics import MetricAccumulator
 from rl_distill.engine.rewards import RewardFn, soft_overlong_penalty
 from rl_distill.engine.scoring import FrozenModel, ScoreSettings, score_frozen_rows
-from rl_distill.engine.update import Learner, StepData, UpdateSettings, run_updates
+from rl_distill.engine.update import Learner, StepData, UpdateSettings, old_logprobs_redundant, run_updates
 from rl_distill.rollout.base import RolloutBatch, RolloutConfig, RolloutEngine, pad_token_id, with_old_logprobs
 from rl_distill.tasks.base import Example
 
@@ -78,6 +83,7 @@ class RLParts:
     teacher: torch.nn.Module | None = None
     reference: torch.nn.Module | None = None
     concurrent_scoring: bool = False
+    old_logprobs: str = "forward"
 
 
 def _sync(device: torch.device) -> None:
@@ -115,12 +121,13 @@ def frozen_models(parts: RLParts, loss_fn: Any) -> list[FrozenModel]:
 
 
 def _rollout(policy: torch.nn.Module, parts: RLParts, prompts: list[str], models: list[FrozenModel],
-             score: ScoreSettings, concurrent: bool) -> tuple[RolloutBatch, Scores, dict[str, float]]:
-    """Rollout with old log-probs and frozen scores: ``(batch, scores, time/* metrics)``. Concurrent: the frozen
-    models score rows beside the rollout and beside the old-policy pass."""
+             score: ScoreSettings, concurrent: bool,
+             score_old: bool = True) -> tuple[RolloutBatch, Scores, dict[str, float]]:
+    """Rollout with old log-probs (``score_old``; else left at zero) and frozen scores: ``(batch, scores, time/*
+    metrics)``. Concurrent: the frozen models score rows beside the rollout and beside the old-policy pass."""
     t0 = time.perf_counter()
     if not concurrent:
-        batch = parts.engine.generate(policy, parts.tokenizer, prompts, parts.rollout)
+        batch = parts.engine.generate(policy, parts.tokenizer, prompts, parts.rollout, with_logprobs=score_old)
         t1 = time.perf_counter()
         scores = score_frozen_rows(models, batch.input_ids, batch.attention_mask, batch.response_start,
                                    batch.response_mask, score) if models else {}
@@ -130,7 +137,8 @@ def _rollout(policy: torch.nn.Module, parts: RLParts, prompts: list[str], models
         batch = parts.engine.generate(policy, parts.tokenizer, prompts, parts.rollout, with_logprobs=False,
                                       listener=stream)
         stream.finish(batch)
-        batch = with_old_logprobs(policy, batch, parts.rollout)
+        if score_old:
+            batch = with_old_logprobs(policy, batch, parts.rollout)
         t1 = time.perf_counter()
         scores = stream.result()
         t2 = time.perf_counter()
@@ -147,8 +155,11 @@ def rl_step(learner: Learner, parts: RLParts, settings: UpdateSettings, examples
     models = frozen_models(parts, learner.loss_fn)
     score = ScoreSettings(settings.temperature, settings.chunk_size, parts.rollout.logprob_batch_size,
                           settings.vocab_size)
+    reuse_current = parts.old_logprobs == "auto" and old_logprobs_redundant(
+        policy, len(examples) * parts.rollout.group_size, settings, epochs)
     batch, scores, times = _rollout(
-        policy, parts, [ex.prompt for ex in examples], models, score, parts.concurrent_scoring and bool(models))
+        policy, parts, [ex.prompt for ex in examples], models, score, parts.concurrent_scoring and bool(models),
+        score_old=not reuse_current)
     _sync(device)
 
     t1 = time.perf_counter()
@@ -174,7 +185,8 @@ def rl_step(learner: Learner, parts: RLParts, settings: UpdateSettings, examples
         mask = mask * ended.to(mask.device, mask.dtype).unsqueeze(1)
     data = StepData(
         input_ids=batch.input_ids, attention_mask=batch.attention_mask, response_mask=mask,
-        old_logprobs=batch.old_logprobs, advantages=advantages.to(device), response_start=batch.response_start,
+        old_logprobs=None if reuse_current else batch.old_logprobs, advantages=advantages.to(device),
+        response_start=batch.response_start,
         ref_logprobs=ref_lp, teacher_logprobs=teacher_lp, teacher_logits=teacher_logits,
     )
     skipped = run_updates(learner, data, settings, epochs, progress, metrics)
@@ -189,5 +201,6 @@ def rl_step(learner: Learner, parts: RLParts, settings: UpdateSettings, examples
     metrics.add_all("rollout/", reward_metrics)
     metrics.add("rollout/response_len_mean", lengths.mean())
     metrics.add("rollout/truncated_frac", 1.0 - ended.mean())
+    metrics.add("rollout/old_logprobs_skipped", float(reuse_current))
     metrics.add_all("time/", {**times, "reward_s": t2 - t1, "update_s": t3 - t2})
     return batch.num_tokens(), skipped

@@ -191,7 +191,8 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
                     reward_fn=reward_fn or outcome_reward_fn(task, config.reward), advantage=config.advantage,
                     overlong=config.overlong,
                     teacher=teacher, reference=reference,
-                    concurrent_scoring=concurrent_scoring_enabled(config.concurrent_scoring, accelerator.device))
+                    concurrent_scoring=concurrent_scoring_enabled(config.concurrent_scoring, accelerator.device),
+                    old_logprobs=config.old_logprobs)
     validate = _Validator(accelerator, tokenizer, task, val_examples, config)
     metrics, history = MetricAccumulator(), MetricHistory(state.history)
     mu = 1 if config.is_sft else config.mu

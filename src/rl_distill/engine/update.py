@@ -34,7 +34,9 @@ class StepData:
         input_ids: [N, P + T] left-padded prompt then right-padded response.
         attention_mask: [N, P + T]
         response_mask: [N, T] float, 1 on response tokens (eos included).
-        old_logprobs: [N, T] log pi_old (no grad); for SFT a zero placeholder.
+        old_logprobs: [N, T] log pi_old (no grad); for SFT a zero placeholder. None: the update's own detached
+            log-probs stand in (only where :func:`old_logprobs_redundant` holds: every micro-batch is scored by the
+            weights that sampled it).
         advantages: [N] or [N, T]; for SFT zeros.
         ref_logprobs / teacher_logprobs: [N, T] or None; teacher_logits: [N, T, V] or None.
     """
@@ -42,7 +44,7 @@ class StepData:
     input_ids: Tensor
     attention_mask: Tensor
     response_mask: Tensor
-    old_logprobs: Tensor
+    old_logprobs: Tensor | None
     advantages: Tensor
     response_start: int
     ref_logprobs: Tensor | None = None
@@ -89,6 +91,29 @@ class UpdateSettings:
     vocab_size: int | None = None
 
 
+def has_active_dropout(model: torch.nn.Module) -> bool:
+    """Whether a train-mode forward of ``model`` is random: an ``nn.Dropout`` with p > 0, or an HF config dropout
+    (``attention_dropout``, ``hidden_dropout``, ``dropout``, ...) above 0, which HF models apply functionally."""
+    if any(isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules()):
+        return True
+    config = getattr(model, "config", None)
+    rates = [getattr(config, name, 0.0) for name in dir(config) if "dropout" in name and not name.startswith("_")]
+    return any(isinstance(r, (int, float)) and not isinstance(r, bool) and r > 0 for r in rates)
+
+
+def old_logprobs_redundant(model: torch.nn.Module, num_rows: int, settings: UpdateSettings, epochs: int) -> bool:
+    """Whether the old-policy forward pass is provably redundant for a step of ``num_rows`` rows (TRL's shortcut).
+
+    True when ``epochs`` (mu) is 1, the step's ``ceil(num_rows / mini_batch_size)`` micro-batches all fall in one
+    optimizer update (``<= grad_accum_steps``), and the forward is deterministic (no active dropout): then every
+    micro-batch's forward runs on the weights that sampled its rows, so log pi_old = log pi_theta.detach() and the
+    update can take them from its own forward. One optimizer update per step is a per-process property (the update
+    boundaries are the same on every process), so this holds under DDP too.
+    """
+    micro_batches = -(-num_rows // settings.mini_batch_size)
+    return epochs == 1 and micro_batches <= settings.grad_accum_steps and not has_active_dropout(model)
+
+
 def _micro_batches(num_rows: int, size: int) -> list[Tensor]:
     order = torch.randperm(num_rows)  # global torch RNG: restored on resume
     return [order[lo:lo + size] for lo in range(0, num_rows, size)]
@@ -100,8 +125,9 @@ def _loss_on(model: torch.nn.Module, loss_fn: Any, data: StepData, settings: Upd
     targets = data.input_ids[:, data.response_start:]
     kwargs = {} if settings.chunk_size is None else {"chunk_size": settings.chunk_size}
     logprobs = token_logprobs(logits, targets, **kwargs)  # [n, T] fp32, with grad
+    old = logprobs.detach() if data.old_logprobs is None else data.old_logprobs
     batch = PolicyBatch(
-        logprobs=logprobs, old_logprobs=data.old_logprobs, advantages=data.advantages,
+        logprobs=logprobs, old_logprobs=old, advantages=data.advantages,
         response_mask=data.response_mask, ref_logprobs=data.ref_logprobs, teacher_logprobs=data.teacher_logprobs,
         student_logits=logits if getattr(loss_fn, "needs_logits", False) else None,
         teacher_logits=data.teacher_logits, progress=progress,

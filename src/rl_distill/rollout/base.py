@@ -34,6 +34,9 @@ class RolloutConfig:
 
     ``generation_batch_size`` / ``logprob_batch_size`` bound memory (rows per ``generate`` call / per scoring
     forward; None = all rows at once). ``engine_options`` go to the engine's own options dataclass.
+    ``min_new_tokens``: eos cannot be sampled before this many response tokens (HF ``min_new_tokens``, vLLM
+    ``min_tokens``; 0 = off), e.g. for fixed-length speed benchmarks. Like ``top_p``, it shapes the sampler only:
+    old-policy and teacher log-probs stay those of the unconstrained policy at ``temperature`` (as in TRL and verl).
     """
 
     engine: str = "hf"
@@ -41,6 +44,7 @@ class RolloutConfig:
     temperature: float = 1.0
     top_p: float = 1.0
     max_new_tokens: int = 128
+    min_new_tokens: int = 0
     generation_batch_size: int | None = None
     logprob_batch_size: int | None = None
     engine_options: dict[str, Any] = field(default_factory=dict)
@@ -51,6 +55,7 @@ class RolloutConfig:
         check_range("temperature", self.temperature, 0.0)
         check_range("top_p", self.top_p, 0.0, 1.0, lo_open=True)
         check_range("max_new_tokens", self.max_new_tokens, 1)
+        check_range("min_new_tokens", self.min_new_tokens, 0, self.max_new_tokens)
         for name in ("generation_batch_size", "logprob_batch_size"):
             value = getattr(self, name)
             if value is not None:

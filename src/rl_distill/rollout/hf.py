@@ -23,6 +23,7 @@ def generation_config(tokenizer: Any, cfg: RolloutConfig) -> GenerationConfig:
     """An explicit :class:`GenerationConfig` for ``cfg`` (greedy when ``temperature == 0``)."""
     common = {
         "max_new_tokens": cfg.max_new_tokens,
+        "min_new_tokens": cfg.min_new_tokens or None,
         "eos_token_id": tokenizer.eos_token_id,
         "pad_token_id": pad_token_id(tokenizer),
         "use_cache": True,

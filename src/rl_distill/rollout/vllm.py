@@ -146,7 +146,8 @@ class VLLMRolloutEngine(RolloutEngine):
         eos = tokenizer.eos_token_id
         params = vllm.SamplingParams(
             n=1, temperature=cfg.temperature, top_p=cfg.top_p if not cfg.greedy else 1.0, top_k=-1,
-            max_tokens=cfg.max_new_tokens, stop_token_ids=[eos], skip_special_tokens=False, detokenize=False,
+            max_tokens=cfg.max_new_tokens, min_tokens=cfg.min_new_tokens, stop_token_ids=[eos],
+            skip_special_tokens=False, detokenize=False,
         )
         prompts = [{"prompt_token_ids": ids} for ids in _strip_left_padding(prompt_ids, prompt_mask)]
         outputs = llm.generate(prompts, params, use_tqdm=False)
