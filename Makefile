@@ -48,5 +48,6 @@ ui: $(STAMP)  ## MLflow UI on http://127.0.0.1:5000 against mlruns/ (Ctrl-C stop
 	  --backend-store-uri sqlite:///mlruns/mlflow.db --default-artifact-root mlruns/artifacts & pgid=$$!; \
 	trap 'kill -- -$$pgid 2>/dev/null' INT TERM EXIT; wait $$pgid
 
-bench: $(STAMP)  ## print the benchmark ratios (kernels, curation, step)
+bench: $(STAMP)  ## print the benchmark ratios (kernels, curation, step, vs_trl); installs the bench extra (TRL)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[bench]"
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

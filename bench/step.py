@@ -19,6 +19,10 @@ the cores the process may use and what each ``auto`` resolves to here. Run it wi
 ``--threads 2``: with two threads on two cores no core is spare, ``auto`` turns the overlap off, and GRPO itself
 is faster.
 
+Every run makes one optimizer update per step (``--mini-batch`` defaults to B*G), so ``old_logprobs: auto`` skips
+the old-policy pass for all methods, and the teacher forward is a larger share of a cheaper step; in the concurrent
+runs it then overlaps the rollout only (``--mini-batch 64`` brings the pass back, and with it the overlap beside it).
+
 Usage: ``.venv/bin/python bench/step.py [--steps 12] [--rounds 2] [--threads 1]``; ``--help`` for the sizes.
 """
 
@@ -46,7 +50,7 @@ from rl_distill.typed_config import from_dict
 RUNS = (("grpo", "grpo", {}), ("kl_kd", "kl_kd", {}), ("rlad", "rlad", {}),
         ("rlad_seq", "rlad", {"concurrent_scoring": "off"}), ("rlad_bf16", "rlad", {"teacher_dtype": "bfloat16"}))
 PHASES = ("time/step_s", "time/rollout_s", "time/teacher_s", "time/frozen_busy_s", "time/update_s",
-          "time/tokens_per_s", "rollout/response_len_mean")
+          "time/tokens_per_s", "rollout/response_len_mean", "rollout/old_logprobs_skipped")
 
 
 def _args() -> argparse.Namespace:
@@ -65,6 +69,11 @@ def _args() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 is fastest at these sizes)")
     p.add_argument("--compile", action="store_true", help="torch.compile the ratio kernel (default: eager)")
     p.add_argument("--lr", type=float, default=1e-8, help="RL learning rate (tiny: identical rollouts per method)")
+    p.add_argument("--old-logprobs", default="auto", choices=("auto", "forward"),
+                   help="TrainConfig.old_logprobs (forward: run the old-policy pass even where it is redundant)")
+    p.add_argument("--mini-batch", type=int, default=None,
+                   help="rows per micro-batch (default B*G: one update per step, so old_logprobs: auto skips the "
+                        "old-policy pass; 64 gives two updates and the pass runs)")
     return p.parse_args()
 
 
@@ -79,6 +88,7 @@ def _rl_config(method: str, overrides: dict[str, str], args: argparse.Namespace)
         "total_steps": args.steps, "prompts_per_step": args.prompts, "seed": 1,
         "rollout": {"group_size": args.group, "max_new_tokens": args.max_new_tokens},
         "loss": {"name": method, "config": {"compile": args.compile}},
+        "mini_batch_size": args.mini_batch or args.prompts * args.group, "old_logprobs": args.old_logprobs,
         "optimizer": {"lr": args.lr}, "schedule": {"decay": "constant"},
         "validation": {"every": 0}, "checkpoint": {"every": 10_000, "resume": False},
     }, where=f"bench:{method}")
@@ -130,6 +140,8 @@ def main() -> None:
               f"{s['time/update_s']:8.3f} {other:8.3f} {s['time/tokens_per_s']:9.0f} "
               f"{s['rollout/response_len_mean']:8.1f} {s['time/frozen_busy_s']:12.3f}")
     print("(teacher: time the step waited for the teacher forward; teacher busy: that forward's own duration)")
+    skipped = statistics.fmean(mean[m]["rollout/old_logprobs_skipped"] for m in mean)
+    print(f"old-policy pass skipped (old_logprobs: auto, one update per step): {skipped:.0%} of steps")
     grpo = mean["grpo"]["time/step_s"]
 
     def overhead(label: str) -> str:

@@ -320,3 +320,50 @@ def test_the_old_logprob_shortcut_only_applies_when_it_is_provably_redundant(tok
     model.config.attention_dropout = 0.0
     model.model.layers[0].mlp.add_module("drop", torch.nn.Dropout(0.2))
     assert has_active_dropout(model)
+
+
+@pytest.mark.slow
+def test_compiled_update_trains_like_eager(tmp_path, tokenizer, task, examples):
+    """compile_update: the loss's forward/backward through torch.compile of the policy (shared parameters)."""
+    def run(compiled):
+        model = build_model(STUDENT, tokenizer)
+        result, _ = _run(tmp_path / str(compiled), model, tokenizer, task, examples,
+                         make_config(compile_update=compiled, rollout={"max_new_tokens": 12, "temperature": 2.0}),
+                         reward_fn=lambda texts, rows: (torch.tensor([float(len(t)) for t in texts]), {}))
+        return model, result
+
+    eager_model, eager = run(False)
+    compiled_model, compiled = run(True)
+    assert compiled.history["rollout/reward_mean"][:2] == eager.history["rollout/reward_mean"][:2]
+    torch.testing.assert_close(torch.tensor([v for _, v in compiled.history["train/loss"]]),
+                               torch.tensor([v for _, v in eager.history["train/loss"]]), atol=1e-5, rtol=1e-4)
+    start = build_model(STUDENT, tokenizer)
+    assert not all(torch.equal(p, q) for p, q in zip(compiled_model.parameters(), start.parameters()))  # it trained
+    for (name, p), q in zip(eager_model.state_dict().items(), compiled_model.state_dict().values()):
+        torch.testing.assert_close(q, p, atol=1e-4, rtol=1e-4, msg=name)
+
+
+def test_sampler_old_logprobs_train_like_the_forward_pass(tmp_path, tokenizer, task, examples):
+    """old_logprobs: sampler with mu = 2 (the pass is not redundant): the recorded log-probs replace it."""
+    def run(mode):
+        model = build_model(STUDENT, tokenizer)
+        result, logs = _run(tmp_path / mode, model, tokenizer, task, examples,
+                            make_config(old_logprobs=mode, rollout={"max_new_tokens": 12, "temperature": 2.0}),
+                            reward_fn=lambda texts, rows: (torch.tensor([float(len(t)) for t in texts]), {}))
+        return model, result, logs
+
+    forward_model, forward, _ = run("forward")
+    sampler_model, sampler, logs = run("sampler")
+    assert all(m["rollout/old_logprobs_skipped"] == 0.0 for _, m in logs)  # mu = 2: not the shortcut
+    assert sampler.history["rollout/reward_mean"] == forward.history["rollout/reward_mean"]
+    for (name, p), q in zip(forward_model.state_dict().items(), sampler_model.state_dict().values()):
+        torch.testing.assert_close(q, p, atol=1e-4, rtol=1e-4, msg=name)
+
+
+def test_sampler_old_logprobs_are_validated():
+    from rl_distill.typed_config import ConfigError
+
+    with pytest.raises(ConfigError, match="min_new_tokens=0"):
+        make_config(old_logprobs="sampler", rollout={"min_new_tokens": 2})
+    with pytest.raises(ConfigError, match="old_logprobs='sample' is not valid"):
+        make_config(old_logprobs="sample")

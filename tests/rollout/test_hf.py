@@ -103,3 +103,68 @@ def test_min_new_tokens_is_validated():
         RolloutConfig(max_new_tokens=16, min_new_tokens=20)
     with pytest.raises(ConfigError, match="min_new_tokens=-1"):
         RolloutConfig(min_new_tokens=-1)
+
+
+def _samples(model, tokenizer, cfg, prompts, seed=3):
+    torch.manual_seed(seed)
+    return build_rollout_engine(cfg).generate(model, tokenizer, prompts, cfg)
+
+
+@pytest.mark.parametrize("options", [{"cache": "static"}, {"prompt_multiple": 8}])
+def test_static_cache_and_prompt_padding_sample_the_same_rows(model, tokenizer, options):
+    prompts = ["1+2\n", "12+34\n", "5+67\n"]  # different lengths: left padding inside the batch too
+    plain = _samples(model, tokenizer, RolloutConfig(group_size=2, max_new_tokens=12, temperature=1.5), prompts)
+    other = _samples(model, tokenizer, RolloutConfig(group_size=2, max_new_tokens=12, temperature=1.5,
+                                                     engine_options=options), prompts)
+    assert torch.equal(plain.response_ids, other.response_ids)
+    assert plain.texts == other.texts
+    torch.testing.assert_close(plain.old_logprobs, other.old_logprobs, atol=1e-6, rtol=0)
+
+
+@pytest.mark.slow
+def test_compiled_static_decode_samples_the_same_rows(model, tokenizer):
+    """torch.compile'd decode steps (one graph per shape; prompts padded to a multiple so two lengths share it)."""
+    cfg = RolloutConfig(group_size=2, max_new_tokens=10, temperature=1.5)
+    fast = RolloutConfig(group_size=2, max_new_tokens=10, temperature=1.5,
+                         engine_options={"cache": "static", "compile": True, "prompt_multiple": 8})
+    for prompts in (["1+2\n", "12+34\n"], ["3+45\n", "6+7\n"]):
+        plain, compiled = _samples(model, tokenizer, cfg, prompts), _samples(model, tokenizer, fast, prompts)
+        assert torch.equal(plain.response_ids, compiled.response_ids)
+        assert plain.texts == compiled.texts
+    assert hasattr(model, "_compiled_call")  # transformers really took the compiled decode path
+
+
+def test_hf_options_are_validated():
+    with pytest.raises(ConfigError, match="compile: true needs cache: static"):
+        RolloutConfig(engine_options={"compile": True})
+    with pytest.raises(ConfigError, match="cache='paged' is not valid"):
+        RolloutConfig(engine_options={"cache": "paged"})
+    with pytest.raises(ConfigError, match="prompt_multiple=0 is out of range"):
+        RolloutConfig(engine_options={"prompt_multiple": 0})
+
+
+@pytest.mark.parametrize("options", [{}, {"cache": "static"}])
+def test_sampler_logprobs_match_the_forward_pass(model, tokenizer, options):
+    """old_logprobs: sampler: the recorder's log-probs equal the separate no-grad forward within 1e-5 (temperature
+    scaled, before top-p), over generation chunks and rows of different lengths."""
+    model.lm_head.register_forward_hook(lambda m, a, logits: logits + torch.where(
+        torch.arange(logits.shape[-1]) == tokenizer.eos_token_id, 2.5, 0.0))  # rows end at different lengths
+    cfg = RolloutConfig(group_size=3, max_new_tokens=14, temperature=0.7, top_p=0.9, generation_batch_size=4,
+                        engine_options=options)
+    prompts = ["1+2\n", "12+34\n"]
+    engine = build_rollout_engine(cfg)
+    torch.manual_seed(11)
+    scored = engine.generate(model, tokenizer, prompts, cfg)
+    torch.manual_seed(11)
+    recorded = engine.generate(model, tokenizer, prompts, cfg, from_sampler=True)
+    assert torch.equal(scored.response_ids, recorded.response_ids)
+    lengths = recorded.response_lengths
+    assert lengths.min() < lengths.max()  # some rows stopped early: their padding must be masked
+    assert (recorded.old_logprobs[recorded.response_mask == 0] == 0).all()
+    torch.testing.assert_close(recorded.old_logprobs, scored.old_logprobs, atol=1e-5, rtol=0)
+
+
+def test_sampler_logprobs_refuse_min_new_tokens(model, tokenizer):
+    cfg = RolloutConfig(group_size=2, max_new_tokens=6, min_new_tokens=2)
+    with pytest.raises(ValueError, match="min_new_tokens = 0"):
+        build_rollout_engine(cfg).generate(model, tokenizer, ["1+2\n"], cfg, from_sampler=True)

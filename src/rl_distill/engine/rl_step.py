@@ -122,12 +122,18 @@ def frozen_models(parts: RLParts, loss_fn: Any) -> list[FrozenModel]:
 
 def _rollout(policy: torch.nn.Module, parts: RLParts, prompts: list[str], models: list[FrozenModel],
              score: ScoreSettings, concurrent: bool,
-             score_old: bool = True) -> tuple[RolloutBatch, Scores, dict[str, float]]:
-    """Rollout with old log-probs (``score_old``; else left at zero) and frozen scores: ``(batch, scores, time/*
-    metrics)``. Concurrent: the frozen models score rows beside the rollout and beside the old-policy pass."""
+             old: str = "forward") -> tuple[RolloutBatch, Scores, dict[str, float]]:
+    """Rollout with old log-probs (``old``: ``forward`` pass, ``sampler``'s own, or ``none``, left at zero) and frozen
+    scores: ``(batch, scores, time/* metrics)``. Concurrent: the frozen models score rows beside the rollout and
+    beside the old-policy pass."""
     t0 = time.perf_counter()
+    sampler = {"from_sampler": True} if old == "sampler" else {}  # engines without a recorder never see the key
+    if sampler and not parts.engine.records_logprobs:
+        raise ValueError(f"old_logprobs: sampler, but the {type(parts.engine).__name__} rollout engine does not "
+                         "record sampling log-probs; use old_logprobs: auto or forward")
     if not concurrent:
-        batch = parts.engine.generate(policy, parts.tokenizer, prompts, parts.rollout, with_logprobs=score_old)
+        batch = parts.engine.generate(policy, parts.tokenizer, prompts, parts.rollout, with_logprobs=old == "forward",
+                                      **sampler)
         t1 = time.perf_counter()
         scores = score_frozen_rows(models, batch.input_ids, batch.attention_mask, batch.response_start,
                                    batch.response_mask, score) if models else {}
@@ -135,9 +141,9 @@ def _rollout(policy: torch.nn.Module, parts: RLParts, prompts: list[str], models
         return batch, scores, {"rollout_s": t1 - t0, "teacher_s": t2 - t1, "frozen_busy_s": t2 - t1}
     with FrozenStream(models, score, pad_token_id(parts.tokenizer)) as stream:
         batch = parts.engine.generate(policy, parts.tokenizer, prompts, parts.rollout, with_logprobs=False,
-                                      listener=stream)
+                                      listener=stream, **sampler)
         stream.finish(batch)
-        if score_old:
+        if old == "forward":
             batch = with_old_logprobs(policy, batch, parts.rollout)
         t1 = time.perf_counter()
         scores = stream.result()
@@ -159,7 +165,7 @@ def rl_step(learner: Learner, parts: RLParts, settings: UpdateSettings, examples
         policy, len(examples) * parts.rollout.group_size, settings, epochs)
     batch, scores, times = _rollout(
         policy, parts, [ex.prompt for ex in examples], models, score, parts.concurrent_scoring and bool(models),
-        score_old=not reuse_current)
+        old="none" if reuse_current else ("sampler" if parts.old_logprobs == "sampler" else "forward"))
     _sync(device)
 
     t1 = time.perf_counter()

@@ -180,7 +180,9 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
     batch_size = config.sft.batch_size if config.is_sft else config.prompts_per_step
     sampler = PromptSampler(train_examples, batch_size, config.seed, config.prompt_sampling,
                             accelerator.num_processes, accelerator.process_index)
-    learner = Learner(accelerator, model, optimizer, loss_fn)
+    # dynamic=None: the first shape compiles static; a new sequence length then recompiles once with dynamic dims.
+    learner = Learner(accelerator, model, optimizer, loss_fn,
+                      torch.compile(model, dynamic=None) if config.compile_update else None)
     settings = UpdateSettings(
         mini_batch_size=config.mini_batch_size, grad_accum_steps=config.grad_accum_steps,
         max_grad_norm=config.max_grad_norm, temperature=1.0 if config.is_sft else config.rollout.temperature,

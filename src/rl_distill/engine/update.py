@@ -71,12 +71,17 @@ class StepData:
 
 @dataclass(frozen=True)
 class Learner:
-    """What every update touches: the accelerator, the prepared policy, its optimizer and the loss by name."""
+    """What every update touches: the accelerator, the prepared policy, its optimizer and the loss by name.
+
+    ``update_model``, if set, is what the loss's forward/backward runs through: the policy under ``torch.compile``
+    (``compile_update``), sharing its parameters. Sampling, old-policy scoring and checkpoints use ``model``.
+    """
 
     accelerator: Any
     model: torch.nn.Module
     optimizer: Any
     loss_fn: Any
+    update_model: torch.nn.Module | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,7 @@ def run_updates(learner: Learner, data: StepData, settings: UpdateSettings, epoc
                 metrics: MetricAccumulator) -> int:
     """Run ``epochs`` passes over ``data``; returns the number of optimizer updates skipped as non-finite."""
     accelerator, model, optimizer, loss_fn = learner.accelerator, learner.model, learner.optimizer, learner.loss_fn
+    forward_model = learner.update_model if learner.update_model is not None else model
     model.train()
     skipped = 0
     params = [p for p in model.parameters() if p.requires_grad]
@@ -152,7 +158,8 @@ def run_updates(learner: Learner, data: StepData, settings: UpdateSettings, epoc
                 last = i == len(group) - 1
                 sync = contextlib.nullcontext() if last else accelerator.no_sync(model)
                 with sync:
-                    out = _loss_on(model, loss_fn, data.rows(index.to(data.input_ids.device)), settings, progress)
+                    out = _loss_on(forward_model, loss_fn, data.rows(index.to(data.input_ids.device)), settings,
+                                   progress)
                     accelerator.backward(out.loss / len(group))
                 loss_sum = loss_sum + out.loss.detach()
                 metrics.add("train/loss", out.loss.detach())

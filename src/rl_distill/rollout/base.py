@@ -156,10 +156,11 @@ def decode_responses(tokenizer: Any, response_ids: Tensor, response_mask: Tensor
 
 def finish_rollout(model: torch.nn.Module, tokenizer: Any, prompt_ids: Tensor, prompt_mask: Tensor,
                    response_ids: Tensor, prompt_index: Tensor, cfg: RolloutConfig,
-                   with_logprobs: bool = True) -> RolloutBatch:
+                   with_logprobs: bool = True, sampled_logprobs: Tensor | None = None) -> RolloutBatch:
     """Masks, trimmed width, decoded texts and old log-probs for sampled ``response_ids`` [N, T'] (on any device).
 
-    ``with_logprobs=False`` skips the scoring forward pass (evaluation) and leaves ``old_logprobs`` at zero.
+    ``with_logprobs=False`` skips the scoring forward pass (evaluation) and leaves ``old_logprobs`` at zero;
+    ``sampled_logprobs`` [N, T'] (recorded by the sampler) become the old log-probs without a forward pass.
     """
     device = prompt_ids.device
     response_ids = response_ids.to(device)
@@ -169,12 +170,13 @@ def finish_rollout(model: torch.nn.Module, tokenizer: Any, prompt_ids: Tensor, p
     width = max(1, int(mask.sum(dim=1).max().item()))
     response_ids, mask = response_ids[:, :width], mask[:, :width]
     response_ids = response_ids.masked_fill(mask == 0, pad_token_id(tokenizer))
+    old = (torch.zeros(mask.shape, dtype=torch.float32, device=device) if sampled_logprobs is None
+           else sampled_logprobs.to(device)[:, :width] * mask)
     batch = RolloutBatch(
         prompt_ids=prompt_ids, prompt_mask=prompt_mask, response_ids=response_ids, response_mask=mask,
-        old_logprobs=torch.zeros(mask.shape, dtype=torch.float32, device=device), prompt_index=prompt_index.to(device),
-        texts=decode_responses(tokenizer, response_ids, mask),
+        old_logprobs=old, prompt_index=prompt_index.to(device), texts=decode_responses(tokenizer, response_ids, mask),
     )
-    return with_old_logprobs(model, batch, cfg) if with_logprobs else batch
+    return with_old_logprobs(model, batch, cfg) if with_logprobs and sampled_logprobs is None else batch
 
 
 def old_policy_logprobs(model: torch.nn.Module, batch: RolloutBatch, cfg: RolloutConfig) -> Tensor:
@@ -219,6 +221,8 @@ class RolloutEngine(ABC):
     """A sampling backend. Subclasses set ``Options`` (their frozen options dataclass) and implement ``sample``."""
 
     Options: ClassVar[type] = NoOptions
+    #: Whether :meth:`sample_recording` returns the sampler's own log-probs (``old_logprobs: sampler``).
+    records_logprobs: ClassVar[bool] = False
 
     def __init__(self, options: Any = None) -> None:
         self.options = options if options is not None else self.Options()
@@ -234,12 +238,20 @@ class RolloutEngine(ABC):
         Engines that see rows finish one by one report them to ``listener.finished``; others may ignore it.
         """
 
+    def sample_recording(self, model: torch.nn.Module, tokenizer: Any, prompt_ids: Tensor, prompt_mask: Tensor,
+                         cfg: RolloutConfig, listener: FinishedRows | None = None) -> tuple[Tensor, Tensor]:
+        """``(response ids [N, T'], the sampler's log-probs of them [N, T'])`` (engines with ``records_logprobs``)."""
+        raise NotImplementedError(f"the {type(self).__name__} rollout engine does not record sampling log-probs; "
+                                  "use old_logprobs: forward or auto")
+
     def generate(self, model: torch.nn.Module, tokenizer: Any, prompts: list[str], cfg: RolloutConfig,
-                 with_logprobs: bool = True, listener: FinishedRows | None = None) -> RolloutBatch:
+                 with_logprobs: bool = True, listener: FinishedRows | None = None,
+                 from_sampler: bool = False) -> RolloutBatch:
         """Sample ``cfg.group_size`` responses for each of the B ``prompts``; returns N = B*G rows.
 
         ``with_logprobs=False`` skips the old-policy scoring pass and leaves ``old_logprobs`` at zero (evaluation,
         or a trainer that scores them later with :func:`with_old_logprobs`, e.g. beside the teacher).
+        ``from_sampler`` takes the old log-probs from the sampler (:meth:`sample_recording`) instead of a forward.
         ``listener`` hears of each row as it finishes (:class:`FinishedRows`).
         """
         if not prompts:
@@ -252,6 +264,10 @@ class RolloutEngine(ABC):
         if listener is not None:
             listener.prompts(ids, mask)
         self.sync_weights(model)
+        if from_sampler:
+            response_ids, sampled = self.sample_recording(model, tokenizer, ids, mask, cfg, listener)
+            return finish_rollout(model, tokenizer, ids, mask, response_ids, prompt_index, cfg,
+                                  sampled_logprobs=sampled)
         response_ids = self.sample(model, tokenizer, ids, mask, cfg, listener)
         return finish_rollout(model, tokenizer, ids, mask, response_ids, prompt_index, cfg, with_logprobs)
 
