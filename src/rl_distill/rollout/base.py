@@ -3,7 +3,8 @@
 One job: say what a rollout is. An engine takes B prompts and returns N = B*G sampled responses (G per prompt,
 grouped contiguously: rows g*G .. g*G+G-1 come from prompt g) as a :class:`RolloutBatch`. Backends (``hf``, ``vllm``)
 only implement :meth:`RolloutEngine.sample`; encoding the prompts, cutting responses at eos, masks, decoding and the
-old-policy log-probs (one no-grad forward pass of the trainer's policy, never the sampler's own numbers) are shared
+old-policy log-probs (one no-grad forward pass of the trainer's policy; or, from engines with
+``records_logprobs``, the sampler's own, ``old_logprobs: sampler``) are shared
 here, so every backend yields the same batch layout.
 Shapes: B prompts, G samples per prompt, N = B*G rows, P prompt columns (left padded), T response columns.
 """
@@ -76,7 +77,8 @@ class RolloutBatch:
         prompt_mask: [N, P] 1 on real prompt tokens.
         response_ids: [N, T] sampled ids, right padded with pad id after eos.
         response_mask: [N, T] 1 on response tokens up to and including the first eos.
-        old_logprobs: [N, T] fp32 log pi_old of each response token (0 where masked), from a no-grad forward pass.
+        old_logprobs: [N, T] fp32 log pi_old of each response token (0 where masked), from a no-grad forward pass
+            (or recorded by the sampler).
         prompt_index: [N] index (into the B prompts) that each row was sampled from.
         texts: N decoded responses (pad/bos/eos removed, tags kept).
     """
