@@ -304,22 +304,27 @@ def test_skipping_the_redundant_old_logprob_forward_trains_identically(tmp_path,
 
 
 def test_the_old_logprob_shortcut_only_applies_when_it_is_provably_redundant(tokenizer):
-    from rl_distill.engine.update import UpdateSettings, has_active_dropout, old_logprobs_redundant
+    from rl_distill.engine.update import (
+        UpdateSettings,
+        has_active_dropout,
+        old_logprobs_redundant,
+        resolve_old_logprobs,
+    )
 
     model = build_model(STUDENT, tokenizer)
     one_update = UpdateSettings(mini_batch_size=64, grad_accum_steps=1, max_grad_norm=1.0)
-    assert old_logprobs_redundant(model, 64, one_update, epochs=1)
-    assert not old_logprobs_redundant(model, 65, one_update, epochs=1)  # a second micro-batch sees updated weights
-    assert not old_logprobs_redundant(model, 64, one_update, epochs=2)  # mu = 2: the second epoch is off-policy
+    assert old_logprobs_redundant(64, one_update, epochs=1)
+    assert not old_logprobs_redundant(65, one_update, epochs=1)  # a second micro-batch sees updated weights
+    assert not old_logprobs_redundant(64, one_update, epochs=2)  # mu = 2: the second epoch is off-policy
     accumulated = UpdateSettings(mini_batch_size=32, grad_accum_steps=4, max_grad_norm=1.0)
-    assert old_logprobs_redundant(model, 128, accumulated, epochs=1) and not old_logprobs_redundant(
-        model, 129, accumulated, epochs=1)
-    assert not has_active_dropout(model)
+    assert old_logprobs_redundant(128, accumulated, epochs=1) and not old_logprobs_redundant(129, accumulated, epochs=1)
+    assert not has_active_dropout(model) and resolve_old_logprobs("auto", model) == "auto"
     model.config.attention_dropout = 0.1  # HF attention applies it functionally in train mode
-    assert has_active_dropout(model) and not old_logprobs_redundant(model, 64, one_update, epochs=1)
+    assert has_active_dropout(model) and resolve_old_logprobs("auto", model) == "forward"
+    assert resolve_old_logprobs("sampler", model) == "sampler"  # only auto is decided by the model
     model.config.attention_dropout = 0.0
     model.model.layers[0].mlp.add_module("drop", torch.nn.Dropout(0.2))
-    assert has_active_dropout(model)
+    assert has_active_dropout(model) and resolve_old_logprobs("auto", model) == "forward"
 
 
 @pytest.mark.slow

@@ -60,6 +60,12 @@ def test_engine_needs_known_prompts(model, tokenizer, task) -> None:
         engine.generate(model, tokenizer, ["5+5\n"], RolloutConfig(group_size=1))
 
 
+def test_engine_refuses_sampler_logprobs(model, tokenizer, task) -> None:
+    engine = RecursiveRolloutEngine(task, {"1+2\n": "3"}, max_cycles=2)
+    with pytest.raises(ValueError, match="use old_logprobs: auto or forward"):
+        engine.generate(model, tokenizer, ["1+2\n"], RolloutConfig(group_size=1), from_sampler=True)
+
+
 def test_answer_lookup_rejects_conflicts() -> None:
     a = Example(id="a", task="t", difficulty=1, prompt="p", trace="", answer="1")
     b = Example(id="b", task="t", difficulty=1, prompt="p", trace="", answer="2")

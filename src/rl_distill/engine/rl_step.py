@@ -83,7 +83,7 @@ class RLParts:
     teacher: torch.nn.Module | None = None
     reference: torch.nn.Module | None = None
     concurrent_scoring: bool = False
-    old_logprobs: str = "forward"
+    old_logprobs: str = "forward"  # resolved for the run (update.resolve_old_logprobs): auto | forward | sampler
 
 
 def _sync(device: torch.device) -> None:
@@ -127,13 +127,10 @@ def _rollout(policy: torch.nn.Module, parts: RLParts, prompts: list[str], models
     scores: ``(batch, scores, time/* metrics)``. Concurrent: the frozen models score rows beside the rollout and
     beside the old-policy pass."""
     t0 = time.perf_counter()
-    sampler = {"from_sampler": True} if old == "sampler" else {}  # engines without a recorder never see the key
-    if sampler and not parts.engine.records_logprobs:
-        raise ValueError(f"old_logprobs: sampler, but the {type(parts.engine).__name__} rollout engine does not "
-                         "record sampling log-probs; use old_logprobs: auto or forward")
+    from_sampler = old == "sampler"  # engines that cannot record refuse it, naming the fix
     if not concurrent:
         batch = parts.engine.generate(policy, parts.tokenizer, prompts, parts.rollout, with_logprobs=old == "forward",
-                                      **sampler)
+                                      from_sampler=from_sampler)
         t1 = time.perf_counter()
         scores = score_frozen_rows(models, batch.input_ids, batch.attention_mask, batch.response_start,
                                    batch.response_mask, score) if models else {}
@@ -141,7 +138,7 @@ def _rollout(policy: torch.nn.Module, parts: RLParts, prompts: list[str], models
         return batch, scores, {"rollout_s": t1 - t0, "teacher_s": t2 - t1, "frozen_busy_s": t2 - t1}
     with FrozenStream(models, score, pad_token_id(parts.tokenizer)) as stream:
         batch = parts.engine.generate(policy, parts.tokenizer, prompts, parts.rollout, with_logprobs=False,
-                                      listener=stream, **sampler)
+                                      listener=stream, from_sampler=from_sampler)
         stream.finish(batch)
         if old == "forward":
             batch = with_old_logprobs(policy, batch, parts.rollout)
@@ -162,7 +159,7 @@ def rl_step(learner: Learner, parts: RLParts, settings: UpdateSettings, examples
     score = ScoreSettings(settings.temperature, settings.chunk_size, parts.rollout.logprob_batch_size,
                           settings.vocab_size)
     reuse_current = parts.old_logprobs == "auto" and old_logprobs_redundant(
-        policy, len(examples) * parts.rollout.group_size, settings, epochs)
+        len(examples) * parts.rollout.group_size, settings, epochs)
     batch, scores, times = _rollout(
         policy, parts, [ex.prompt for ex in examples], models, score, parts.concurrent_scoring and bool(models),
         old="none" if reuse_current else ("sampler" if parts.old_logprobs == "sampler" else "forward"))

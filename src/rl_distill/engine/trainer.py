@@ -40,7 +40,7 @@ from rl_distill.engine.rl_step import RLParts, StallWatch, concurrent_scoring_en
 from rl_distill.engine.sampler import PromptSampler
 from rl_distill.engine.schedule import build_scheduler
 from rl_distill.engine.sft_step import sft_step
-from rl_distill.engine.update import Learner, UpdateSettings
+from rl_distill.engine.update import Learner, UpdateSettings, resolve_old_logprobs
 from rl_distill.engine.validation import evaluate_counts
 from rl_distill.models.checkpoint import atomic_dir, save_hf_dir
 from rl_distill.models.factory import DTYPES, check_model_vocab, check_shared_vocab, resolve_dtype
@@ -194,7 +194,7 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
                     overlong=config.overlong,
                     teacher=teacher, reference=reference,
                     concurrent_scoring=concurrent_scoring_enabled(config.concurrent_scoring, accelerator.device),
-                    old_logprobs=config.old_logprobs)
+                    old_logprobs=resolve_old_logprobs(config.old_logprobs, policy))
     validate = _Validator(accelerator, tokenizer, task, val_examples, config)
     metrics, history = MetricAccumulator(), MetricHistory(state.history)
     mu = 1 if config.is_sft else config.mu

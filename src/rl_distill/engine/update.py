@@ -35,8 +35,8 @@ class StepData:
         attention_mask: [N, P + T]
         response_mask: [N, T] float, 1 on response tokens (eos included).
         old_logprobs: [N, T] log pi_old (no grad); for SFT a zero placeholder. None: the update's own detached
-            log-probs stand in (only where :func:`old_logprobs_redundant` holds: every micro-batch is scored by the
-            weights that sampled it).
+            log-probs stand in (only where :func:`old_logprobs_redundant` holds and the forward is deterministic:
+            every micro-batch is scored by the weights that sampled it).
         advantages: [N] or [N, T]; for SFT zeros.
         ref_logprobs / teacher_logprobs: [N, T] or None; teacher_logits: [N, T, V] or None.
     """
@@ -106,17 +106,25 @@ def has_active_dropout(model: torch.nn.Module) -> bool:
     return any(isinstance(r, (int, float)) and not isinstance(r, bool) and r > 0 for r in rates)
 
 
-def old_logprobs_redundant(model: torch.nn.Module, num_rows: int, settings: UpdateSettings, epochs: int) -> bool:
-    """Whether the old-policy forward pass is provably redundant for a step of ``num_rows`` rows (TRL's shortcut).
+def resolve_old_logprobs(mode: str, model: torch.nn.Module) -> str:
+    """The run's ``old_logprobs`` mode: ``auto`` becomes ``forward`` when ``model``'s train-mode forward is random
+    (:func:`has_active_dropout`), since the update's own log-probs then differ from the sampler's; else ``mode``.
+    Resolved once per run: dropout does not change between steps."""
+    return "forward" if mode == "auto" and has_active_dropout(model) else mode
 
-    True when ``epochs`` (mu) is 1, the step's ``ceil(num_rows / mini_batch_size)`` micro-batches all fall in one
-    optimizer update (``<= grad_accum_steps``), and the forward is deterministic (no active dropout): then every
-    micro-batch's forward runs on the weights that sampled its rows, so log pi_old = log pi_theta.detach() and the
-    update can take them from its own forward. One optimizer update per step is a per-process property (the update
-    boundaries are the same on every process), so this holds under DDP too.
+
+def old_logprobs_redundant(num_rows: int, settings: UpdateSettings, epochs: int) -> bool:
+    """Whether the old-policy forward pass is provably redundant for a step of ``num_rows`` rows (TRL's shortcut),
+    given a deterministic forward (:func:`resolve_old_logprobs` rules out dropout).
+
+    True when ``epochs`` (mu) is 1 and the step's ``ceil(num_rows / mini_batch_size)`` micro-batches all fall in one
+    optimizer update (``<= grad_accum_steps``): then every micro-batch's forward runs on the weights that sampled its
+    rows, so log pi_old = log pi_theta.detach() and the update can take them from its own forward. One optimizer
+    update per step is a per-process property (the update boundaries are the same on every process), so this holds
+    under DDP too.
     """
     micro_batches = -(-num_rows // settings.mini_batch_size)
-    return epochs == 1 and micro_batches <= settings.grad_accum_steps and not has_active_dropout(model)
+    return epochs == 1 and micro_batches <= settings.grad_accum_steps
 
 
 def _micro_batches(num_rows: int, size: int) -> list[Tensor]:

@@ -135,9 +135,7 @@ class SampledLogprobs(LogitsProcessor):
         taken = list(self._taken)
         if self._last is not None and len(taken) < response_ids.shape[1]:
             taken.append(self._last.gather(1, response_ids[:, len(taken):len(taken) + 1]))
-        if not taken:
-            return response_ids.new_zeros(response_ids.shape, dtype=torch.float32)
-        return torch.cat(taken, dim=1)[:, : response_ids.shape[1]]
+        return torch.cat(taken, dim=1)[:, : response_ids.shape[1]]  # generate samples >= 1 token: never empty
 
 
 @ROLLOUT_ENGINES.register("hf")

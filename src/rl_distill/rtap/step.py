@@ -58,8 +58,12 @@ class RecursiveRolloutEngine(RolloutEngine):
         raise NotImplementedError("RecursiveRolloutEngine samples cycle by cycle: call generate()")
 
     def generate(self, model: torch.nn.Module, tokenizer: Any, prompts: list[str], cfg: RolloutConfig,
-                 with_logprobs: bool = True, listener: FinishedRows | None = None) -> RolloutBatch:
+                 with_logprobs: bool = True, listener: FinishedRows | None = None,
+                 from_sampler: bool = False) -> RolloutBatch:
         # ``listener`` hears nothing: a row is final only after its last cycle, so rows are scored afterwards.
+        if from_sampler:
+            raise ValueError("old_logprobs: sampler: R-TAP's cycle engine does not record sampling log-probs "
+                             "(a trajectory is cut and re-joined after sampling); use old_logprobs: auto or forward")
         missing = [p for p in prompts if p not in self.answers]
         if missing:
             raise KeyError(f"no answer known for prompt {missing[0]!r}: build the engine with the training examples")
