@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -28,6 +29,14 @@ def _suggest(key: str, valid: list[str]) -> str:
 
 def _is_dataclass_type(tp: Any) -> bool:
     return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def _finite(value: float, where: str) -> float:
+    """``value`` if finite; NaN and +-inf fail naming the key (no config value of this project is meant to be
+    infinite: an open bound is written as ``null`` where a field allows it)."""
+    if not math.isfinite(value):
+        raise ConfigError(f"{where}={value!r} is not a finite number; give a finite value.")
+    return value
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
@@ -54,12 +63,13 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         kt, vt = typing.get_args(tp) or (Any, Any)
         return {k: _coerce(v, vt, f"{where}.{k}") for k, v in value.items()}
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        return _finite(float(value), where)
     if tp is float and isinstance(value, str):
         try:  # YAML reads 1e-3 as a string
-            return float(value)
+            number = float(value)
         except ValueError as exc:
             raise ConfigError(f"{where}: expected a number, got {value!r}.") from exc
+        return _finite(number, where)
     if tp is int and isinstance(value, float) and value.is_integer():
         return int(value)
     if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
@@ -116,16 +126,21 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def check_range(name: str, value: float, lo: float | None = None, hi: float | None = None, *,
-                lo_open: bool = False, hi_open: bool = False) -> None:
-    """Raise :class:`ConfigError` when ``value`` is outside [lo, hi] (or the open variants), naming both; NaN is
-    outside every range (every comparison with it is False, so it would otherwise pass)."""
+                lo_open: bool = False, hi_open: bool = False, allow_inf: bool = False) -> None:
+    """Raise :class:`ConfigError` when ``value`` is outside [lo, hi] (or the open variants), naming both.
+
+    NaN is outside every range (every comparison with it is False, so it would otherwise pass). +-inf is refused too
+    unless ``allow_inf`` (a bound meant to be open, e.g. "no limit"); then it is still checked against the range.
+    """
     if isinstance(value, float) and value != value:
         raise ConfigError(f"{name}={value!r} is not a number; give a finite value.")
+    if isinstance(value, float) and math.isinf(value) and not allow_inf:
+        raise ConfigError(f"{name}={value!r} is not finite; give a finite value.")
     bad = (lo is not None and (value <= lo if lo_open else value < lo)) or (
         hi is not None and (value >= hi if hi_open else value > hi))
     if bad:
-        left = "(" if lo_open else "["
-        right = ")" if hi_open else "]"
+        left = "(" if lo_open or lo is None else "["
+        right = ")" if hi_open or hi is None else "]"
         lo_s = "-inf" if lo is None else lo
         hi_s = "inf" if hi is None else hi
         raise ConfigError(f"{name}={value!r} is out of range; valid range is {left}{lo_s}, {hi_s}{right}.")

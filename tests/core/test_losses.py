@@ -272,7 +272,7 @@ def test_compiled_loss_equals_eager(name):
     ("rlad", {"alpha": -0.1}, r"alpha=-0.1 is out of range"),
     ("grpo", {"eps_low": -0.2}, r"eps_low=-0.2 is out of range; valid range is \[0.0, 1.0\)"),
     ("grpo", {"eps_high": -0.1}, r"eps_high=-0.1 is out of range"),
-    ("grpo", {"dual_clip": 0.5}, r"dual_clip=0.5 is out of range; valid range is \(1.0, inf\]"),
+    ("grpo", {"dual_clip": 0.5}, r"dual_clip=0.5 is out of range; valid range is \(1.0, inf\)"),
     ("grpo", {"agg": "mean"}, r"agg='mean' is not valid.*seq-mean-token-mean"),
     ("grpo", {"kl_estimator": "k5"}, r"kl_estimator='k5' is not valid.*k1, k2, k3"),
     ("kl_kd", {"kd_estimator": "k4"}, r"kd_estimator='k4' is not valid"),

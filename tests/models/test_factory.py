@@ -9,6 +9,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 from rl_distill.models.checkpoint import save_hf_dir
 from rl_distill.models.factory import (
     ModelConfig,
+    ModelLoadError,
     build_model,
     check_model_vocab,
     check_shared_vocab,
@@ -86,6 +87,19 @@ def test_pretrained_round_trip(tmp_path, tokenizer, tiny_cfg):
 def test_load_model_dir_names_a_missing_dir(tmp_path):
     with pytest.raises(FileNotFoundError, match="no config.json"):
         load_model_dir(tmp_path)
+
+
+def test_load_model_dir_names_the_dir_of_a_truncated_weights_file(tmp_path, tokenizer):
+    model = build_model(ModelConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                                    max_position_embeddings=32), tokenizer)
+    save_hf_dir(model, tokenizer, tmp_path / "m")
+    weights = tmp_path / "m" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:5])  # cut inside the 8-byte header length
+    with pytest.raises(ModelLoadError) as err:
+        load_model_dir(tmp_path / "m")
+    message = str(err.value)
+    assert f"cannot load the model directory {tmp_path / 'm'}" in message
+    assert "truncated or corrupt: rerun the pipeline that writes it" in message
 
 
 def test_shared_vocab_accepts_equal_and_names_first_difference(tokenizer):

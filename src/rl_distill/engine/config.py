@@ -18,6 +18,7 @@ from typing import Any
 from rl_distill.core.advantages import ADVANTAGE_ESTIMATORS
 from rl_distill.core.losses import build_policy_loss
 from rl_distill.models.factory import AUTO_DTYPE, DTYPES
+from rl_distill.registry import UnknownNameError
 from rl_distill.rollout.base import ROLLOUT_ENGINES, RolloutConfig
 from rl_distill.tasks.rewards import OutcomeRewardConfig
 from rl_distill.typed_config import ConfigError, check_choice, check_range
@@ -40,7 +41,11 @@ class LossSpec:
     def __post_init__(self) -> None:
         # Unknown name or key -> error naming it. The typed config is kept (not a dataclass field: it stays out of
         # the logged params and the work-dir hash) so the loss is built from it without parsing again.
-        object.__setattr__(self, "_typed", build_policy_loss(self.name, self.config).config)
+        try:
+            loss = build_policy_loss(self.name, self.config)
+        except UnknownNameError as exc:  # from_dict prefixes the block: "...:teacher.grpo.loss: name='ppo' ..."
+            raise ConfigError(f"name={self.name!r}: {exc}") from None
+        object.__setattr__(self, "_typed", loss.config)
 
     @property
     def typed(self) -> Any:

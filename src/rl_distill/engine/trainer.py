@@ -44,14 +44,37 @@ from rl_distill.engine.update import Learner, UpdateSettings, resolve_old_logpro
 from rl_distill.engine.validation import evaluate_counts
 from rl_distill.models.checkpoint import atomic_dir, save_hf_dir
 from rl_distill.models.factory import DTYPES, check_model_vocab, check_shared_vocab, resolve_dtype
-from rl_distill.rollout.base import RolloutEngine, build_rollout_engine
+from rl_distill.models.finite import nonfinite_training_state
+from rl_distill.rollout.base import NonFiniteLogitsError, RolloutEngine, build_rollout_engine
 from rl_distill.tasks.base import Example, Task
 
 LogFn = Callable[[dict[str, float], int], None]
 
 
 class NonFiniteTrainingError(RuntimeError):
-    """Too many consecutive steps had non-finite loss or gradients; the run stopped without writing a checkpoint."""
+    """Too many consecutive steps had non-finite loss or gradients, or an update made the weights or the optimizer
+    state non-finite; the run stopped without writing a checkpoint of that state."""
+
+
+def _last_good(path: Path | None, root: Path) -> str:
+    """What a stop message says about the state to go back to: the real newest checkpoint, or that none exists."""
+    if path is None:
+        return (f"no checkpoint was written yet (none under {root}), so a rerun starts this training from its "
+                "initial model")
+    return f"the last good state is {path}, which a rerun resumes from"
+
+
+def _check_finite(model: torch.nn.Module, optimizer: Any, when: str, last_good: Path | None, root: Path,
+                  config: TrainConfig) -> None:
+    """Stop (:class:`NonFiniteTrainingError`) when a weight or an optimizer moment holds NaN/inf: such a state must
+    never be sampled from or checkpointed (one pass over the tensors, one host sync)."""
+    bad = nonfinite_training_state(model, optimizer)
+    if bad is not None:
+        raise NonFiniteTrainingError(
+            f"{when}: {bad} holds NaN or inf. The run stops before sampling from or checkpointing this state; "
+            f"{_last_good(last_good, root)}. Lower the learning rate (optimizer.lr={config.optimizer.lr!r}) or set "
+            "max_grad_norm, or check the initial model."
+        )
 
 
 @dataclass(frozen=True)
@@ -166,16 +189,17 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
     optimizer = build_optimizer(policy, config.optimizer)
     scheduler = build_scheduler(optimizer, total, config.schedule)
     model, optimizer = accelerator.prepare(policy, optimizer)
-    accelerator.register_for_checkpointing(scheduler)
 
     ckpt_root = Path(config.checkpoint.dir) if config.checkpoint.dir else output_dir / "checkpoints"
     config_dict = _config_dict(config)
-    state, resumed_from = TrainerState(config=config_dict), None
+    state, resumed_from, last_good = TrainerState(config=config_dict), None, None
     if config.checkpoint.resume:
-        restored = restore_latest(accelerator, ckpt_root, config_dict)
+        restored = restore_latest(accelerator, ckpt_root, config_dict, scheduler)
         if restored is not None:
-            state, _ = restored
+            state, last_good = restored
             state.config, resumed_from = config_dict, state.step
+    _check_finite(model, optimizer, "the starting weights" if resumed_from is None else f"checkpoint {last_good}",
+                  last_good, ckpt_root, config)
 
     batch_size = config.sft.batch_size if config.is_sft else config.prompts_per_step
     sampler = PromptSampler(train_examples, batch_size, config.seed, config.prompt_sampling,
@@ -223,9 +247,18 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
             if config.is_sft:
                 tokens, skipped = sft_step(learner, tokenizer, settings, examples, mu, frac, metrics)
             else:
-                tokens, skipped = rl_step(learner, parts, settings, examples, mu, frac, metrics, stall, state.step + 1)
+                try:
+                    tokens, skipped = rl_step(learner, parts, settings, examples, mu, frac, metrics, stall,
+                                              state.step + 1)
+                except NonFiniteLogitsError as exc:  # finite weights whose logits overflow
+                    largest = max(float(p.detach().abs().max()) for p in model.parameters())
+                    raise NonFiniteTrainingError(
+                        f"step {state.step + 1}: {exc}; the largest |weight| is {largest:.3g}; "
+                        f"{_last_good(last_good, ckpt_root)}. Lower the learning rate "
+                        f"(optimizer.lr={config.optimizer.lr!r}) or set max_grad_norm.") from exc
             scheduler.step()
             state.step += 1
+            _check_finite(model, optimizer, f"after the update of step {state.step}", last_good, ckpt_root, config)
             step_s = time.perf_counter() - t0
             metrics.add("time/step_s", step_s)
             metrics.add("time/tokens_per_s", tokens / step_s)
@@ -238,8 +271,8 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
             if state.nonfinite_consecutive >= config.max_nonfinite_steps:
                 raise NonFiniteTrainingError(
                     f"{state.nonfinite_consecutive} consecutive steps (up to step {state.step}) had non-finite loss "
-                    f"or gradients; stopping. No checkpoint was written for them: the newest checkpoint under "
-                    f"{ckpt_root} is the last good state. Lower the learning rate or check the rewards/loss config."
+                    f"or gradients; stopping. No checkpoint was written for them: "
+                    f"{_last_good(last_good, ckpt_root)}. Lower the learning rate or check the rewards/loss config."
                 )
 
             logs: dict[str, float] = {}
@@ -260,7 +293,8 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
             bar.update(1)
             due = state.step % config.checkpoint.every == 0 or state.step == total or state.stopped_early
             if due and state.nonfinite_consecutive == 0:  # never checkpoint inside a non-finite streak
-                save_training_checkpoint(accelerator, model, tokenizer, ckpt_root, state, config.checkpoint.keep_last)
+                last_good = save_training_checkpoint(accelerator, model, optimizer, scheduler, tokenizer, ckpt_root,
+                                                     state, config.checkpoint.keep_last)
     finally:
         bar.close()
 

@@ -1,10 +1,11 @@
 """Checkpoint directories on disk: atomic writes, a manifest that proves completeness, discovery, pruning.
 
-One job: the file-system side of checkpoints, independent of what is inside them. A checkpoint is a directory
-``<root>/step_000050/`` written under a temporary name (``.tmp_step_000050``) and renamed into place only after a
-``COMPLETE`` marker holding a manifest (size + sha256 of every file) has been written. A directory without the marker,
-or whose files no longer match the manifest, is partial or corrupt: :func:`find_latest_checkpoint` skips it with a
-warning and never returns it. :func:`save_hf_dir` writes an HF model directory (safetensors + config + tokenizer).
+One job: the file-system side of checkpoints, independent of what is inside them beyond one check (weights are
+finite). A checkpoint is a directory ``<root>/step_000050/`` written under a temporary name (``.tmp_step_000050``) and
+renamed into place only after a ``COMPLETE`` marker holding a manifest (size + sha256 of every file) has been
+written. A directory without the marker, whose files no longer match the manifest, or whose safetensors weights hold
+NaN or inf is partial, corrupt or poisoned: :func:`find_latest_checkpoint` skips it with a warning and never returns
+it. :func:`save_hf_dir` writes an HF model directory (safetensors + config + tokenizer).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from rl_distill.models.finite import nonfinite_safetensors
 
 MARKER = "COMPLETE"
 TMP_PREFIX = ".tmp_"
@@ -77,6 +80,14 @@ def verify_checkpoint(directory: Path) -> str | None:
             return f"size mismatch for {rel} ({path.stat().st_size} != {entry['size']})"
         if _sha256(path) != entry["sha256"]:
             return f"checksum mismatch for {rel}"
+    for rel in files:
+        if rel.endswith(".safetensors"):
+            try:
+                bad = nonfinite_safetensors(directory / rel)
+            except Exception as exc:  # an unreadable header written whole (the checksum matched)
+                return f"unreadable weights {rel} ({exc})"
+            if bad is not None:
+                return f"non-finite weights in {rel} (tensor '{bad}' holds NaN or inf)"
     return None
 
 

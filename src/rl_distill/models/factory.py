@@ -218,13 +218,23 @@ def check_shared_vocab(tok_a: Any, tok_b: Any, names: tuple[str, str] = ("teache
         )
 
 
+class ModelLoadError(OSError):
+    """A model directory exists but a file in it cannot be read; the message names the directory."""
+
+
 def load_model_dir(path: str | Path, dtype: str | None = None) -> tuple[PreTrainedModel, Any]:
     """Load ``(model, tokenizer)`` from an HF directory written by ``save_pretrained`` (e.g. ``<run>/final``)."""
     path = Path(path)
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"{path} is not an HF model directory (no config.json)")
     kwargs: dict[str, Any] = {} if dtype is None else {"dtype": DTYPES[dtype]}
-    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except Exception as exc:  # a truncated safetensors header, a corrupt config or tokenizer file, ...
+        raise ModelLoadError(
+            f"cannot load the model directory {path} ({type(exc).__name__}: {exc}). A file in it is truncated or "
+            "corrupt: rerun the pipeline that writes it (or restore it from its MLflow run's artifacts)."
+        ) from exc
     check_model_vocab(model, tokenizer)
     return model, tokenizer

@@ -219,6 +219,10 @@ class FinishedRows(Protocol):
     def finished(self, row: int, response_ids: list[int]) -> None: ...
 
 
+class NonFiniteLogitsError(RuntimeError):
+    """The policy's next-token distribution held NaN or inf while sampling (finite but overflowing weights)."""
+
+
 class RolloutEngine(ABC):
     """A sampling backend. Subclasses set ``Options`` (their frozen options dataclass) and implement ``sample``."""
 

@@ -30,7 +30,14 @@ from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 from transformers.generation.configuration_utils import CompileConfig
 from transformers.generation.streamers import BaseStreamer
 
-from rl_distill.rollout.base import ROLLOUT_ENGINES, FinishedRows, RolloutConfig, RolloutEngine, pad_token_id
+from rl_distill.rollout.base import (
+    ROLLOUT_ENGINES,
+    FinishedRows,
+    NonFiniteLogitsError,
+    RolloutConfig,
+    RolloutEngine,
+    pad_token_id,
+)
 from rl_distill.typed_config import ConfigError, check_choice, check_range
 
 CACHES = ("dynamic", "static")
@@ -180,9 +187,16 @@ class HFRolloutEngine(RolloutEngine):
                     streamer = (None if listener is None
                                 else _RowsAtEos(listener, lo, rows, gen_cfg.eos_token_id))
                     recorder = SampledLogprobs(cfg.temperature) if record else None
-                    out = inner.generate(input_ids=prompt_ids[lo:lo + step], attention_mask=prompt_mask[lo:lo + step],
-                                         generation_config=gen_cfg, streamer=streamer,
-                                         logits_processor=LogitsProcessorList([recorder] if recorder else []))
+                    try:
+                        out = inner.generate(input_ids=prompt_ids[lo:lo + step],
+                                             attention_mask=prompt_mask[lo:lo + step], generation_config=gen_cfg,
+                                             streamer=streamer,
+                                             logits_processor=LogitsProcessorList([recorder] if recorder else []))
+                    except RuntimeError as exc:  # torch.multinomial's check on NaN / inf probabilities
+                        if "probability tensor contains" not in str(exc):
+                            raise
+                        raise NonFiniteLogitsError(f"sampling: the policy's next-token probabilities hold NaN or "
+                                                   f"inf ({exc})") from exc
                     parts.append(out[:, width:])
                     if recorder is not None:
                         recorded.append(recorder.logprobs(parts[-1]))
