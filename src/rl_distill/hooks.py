@@ -1,4 +1,4 @@
-"""Kedro hooks: validate parameters and the catalog before any node runs.
+"""Kedro hooks: validate parameters and the catalog before any node runs; one run per project at a time.
 
 Typed configs reject unknown keys and out-of-range values (see :mod:`rl_distill.parameters`); this hook runs those
 checks when the context is created so ``kedro run`` fails in a second, naming the key and the YAML file, instead of
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import os
 import pkgutil
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
+from rl_distill.engine.run_lock import RunLock, describe_holder
 from rl_distill.parameters import locate_key, validate_parameters
 from rl_distill.typed_config import ConfigError
 
@@ -89,3 +91,59 @@ class ConfigValidationHooks:
                 f"pipeline input(s) {missing} are not declared in the data catalog ({catalogs}). "
                 "Add an entry for each, or run the pipeline that produces them in the same `kedro run`."
             )
+
+
+class RunLockHooks:
+    """Hold ``data/.run.lock`` (:mod:`rl_distill.engine.run_lock`) for the whole of a ``kedro run``.
+
+    Taken first (``tryfirst``: before kedro-mlflow opens its run, so a refused start leaves no FAILED run behind); a
+    second run in the same project fails at once naming the holder's pid. A lock left by a run that died is taken
+    over with a warning, and that run's MLflow runs still marked RUNNING are ended as KILLED. The holder record gets
+    this run's MLflow run id at its first node.
+    """
+
+    def __init__(self) -> None:
+        self._lock: RunLock | None = None
+        self._recorded = False
+
+    @hook_impl(wrapper=True, tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> Any:
+        # A wrapper: the lock is taken before every other hook's before_pipeline_run, and released again if one of
+        # them fails (Kedro calls on_pipeline_error only for failures inside the runner).
+        lock = RunLock(Path(run_params["project_path"]) / "data")
+        stale = lock.acquire()
+        self._lock, self._recorded = lock, False
+        try:
+            if stale is not None:
+                from rl_distill.tracking import mark_run_killed
+
+                killed = mark_run_killed(stale["mlflow_run_id"]) if stale.get("mlflow_run_id") else []
+                logging.getLogger(__name__).warning(
+                    "took over the run lock %s of a run that died (%s); marked %d of its MLflow runs KILLED: %s",
+                    lock.path, describe_holder(stale), len(killed), ", ".join(killed) or "none was still RUNNING")
+            return (yield)
+        except BaseException:
+            self._release()
+            raise
+
+    @hook_impl
+    def before_node_run(self, node: Any, catalog: Any, inputs: dict[str, Any]) -> None:
+        if self._lock is not None and not self._recorded:
+            import mlflow
+
+            active = mlflow.active_run()
+            self._lock.update(mlflow_run_id=active.info.run_id if active else None)
+            self._recorded = True
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        self._release()
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None

@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from rl_distill.hooks import ConfigValidationHooks, TorchThreadsHooks
+from rl_distill.hooks import ConfigValidationHooks, RunLockHooks, TorchThreadsHooks
 
-HOOKS = (ConfigValidationHooks(), TorchThreadsHooks())
+HOOKS = (ConfigValidationHooks(), TorchThreadsHooks(), RunLockHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

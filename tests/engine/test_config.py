@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from rl_distill.engine.config import TrainConfig
-from rl_distill.registry import UnknownNameError
 from rl_distill.typed_config import ConfigError, from_dict
 
 
@@ -21,7 +20,10 @@ def test_defaults_build():
     ({"optimizer": {"learning_rate": 1}}, ConfigError, "train.optimizer: unknown key 'learning_rate'"),
     ({"optimizer": {"lr": 0}}, ConfigError, "lr=0.0 is out of range"),
     ({"schedule": {"decay": "cos"}}, ConfigError, "Did you mean 'cosine'"),
-    ({"loss": {"name": "rlda"}}, UnknownNameError, "Did you mean 'rlad'"),
+    ({"loss": {"name": "rlda"}}, ConfigError, "train.loss: name='rlda': unknown policy loss 'rlda'. Did you mean"),
+    ({"optimizer": {"lr": float("inf")}}, ConfigError, r"train.optimizer.lr=inf is not a finite number"),
+    ({"optimizer": {"lr": float("nan")}}, ConfigError, r"train.optimizer.lr=nan is not a finite number"),
+    ({"max_grad_norm": float("-inf")}, ConfigError, r"train.max_grad_norm=-inf is not a finite number"),
     ({"loss": {"name": "rlad", "config": {"alfa": 0.3}}}, ConfigError, "unknown key 'alfa'"),
     ({"advantage": "grpoo"}, ConfigError, "advantage='grpoo' is not valid"),
     ({"mu": 0}, ConfigError, "mu=0 is out of range"),

@@ -200,7 +200,9 @@ def load_rows(data_files: Sequence[str], file_format: str = "json", fields: Fiel
         path = Path(name)
         if not path.is_file():
             raise FileNotFoundError(f"data file {path} does not exist")
+        seen = 0
         for where, record, error in _records(path, file_format, cache_dir):
+            seen += 1
             try:
                 if error is not None:
                     raise KeyError(error)
@@ -211,4 +213,7 @@ def load_rows(data_files: Sequence[str], file_format: str = "json", fields: Fiel
                     hint = "(set on_bad_row: skip to skip and count bad rows)"
                     raise BadRowError(f"{message} {hint}") from None
                 skipped.append(message)
+        if seen == 0:
+            raise BadRowError(f"{path}: the file holds no rows; point data_files at a file with one JSON object per "
+                              "line (or a JSON array of objects, or parquet)")
     return LoadResult(rows=rows, skipped=skipped)

@@ -1,5 +1,12 @@
 """The only place (besides Kedro hooks) that talks to MLflow: nested runs, step metrics, artifacts, run queries."""
 
-from rl_distill.tracking.runs import RunLogger, active_run_id, detached_run, flatten_params, model_run
+from rl_distill.tracking.runs import (
+    RunLogger,
+    active_run_id,
+    detached_run,
+    flatten_params,
+    mark_run_killed,
+    model_run,
+)
 
-__all__ = ["RunLogger", "active_run_id", "detached_run", "flatten_params", "model_run"]
+__all__ = ["RunLogger", "active_run_id", "detached_run", "flatten_params", "mark_run_killed", "model_run"]

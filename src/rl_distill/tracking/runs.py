@@ -154,3 +154,22 @@ def detached_run(name: str, tags: Mapping[str, Any] | None = None,
         raise
     finally:
         client.set_terminated(run.info.run_id, status=status)
+
+
+def mark_run_killed(run_id: str) -> list[str]:
+    """End ``run_id`` and every run nested under it (at any depth) that is still RUNNING as KILLED: they belong to a
+    process that died without closing them (e.g. SIGKILL). Returns the ids marked; unknown ids are ignored."""
+    client = mlflow.MlflowClient()
+    try:
+        root = client.get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        return []
+    marked, frontier = [], [root]
+    while frontier:
+        run = frontier.pop()
+        if run.info.status == "RUNNING":
+            client.set_terminated(run.info.run_id, status="KILLED")
+            marked.append(run.info.run_id)
+        frontier.extend(client.search_runs([run.info.experiment_id],
+                                           filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'"))
+    return marked
