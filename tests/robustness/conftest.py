@@ -11,7 +11,6 @@ import mlflow
 import pytest
 
 
-
 @dataclass
 class Outcome:
     exit_code: int
