@@ -34,7 +34,9 @@ def test_two_cpu_processes_train_resume_and_agree(tmp_path):
     assert result["final_step"] == 4 and result["logged"] == [1, 2, 3, 4] and result["resumed_from"] is None
     assert (Path(result["final_dir"]) / "model.safetensors").exists()
     state = tmp_path / "run" / "checkpoints" / "step_000004" / "state"
-    assert {"random_states_0.pkl", "random_states_1.pkl"} <= {p.name for p in state.iterdir()}
+    names = {p.name for p in state.iterdir()}
+    assert {f"rng_state_{i}.{ext}" for i in (0, 1) for ext in ("json", "safetensors")} <= names  # one per process
+    assert not [n for n in names if n.endswith(".pkl")]  # no pickled RNG / custom state
 
     _launch(tmp_path)  # a restart resumes from step 4 on both processes and ends at once
     again = json.loads((tmp_path / "result.json").read_text())
