@@ -126,15 +126,15 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def check_range(name: str, value: float, lo: float | None = None, hi: float | None = None, *,
-                lo_open: bool = False, hi_open: bool = False, allow_inf: bool = False) -> None:
+                lo_open: bool = False, hi_open: bool = False) -> None:
     """Raise :class:`ConfigError` when ``value`` is outside [lo, hi] (or the open variants), naming both.
 
-    NaN is outside every range (every comparison with it is False, so it would otherwise pass). +-inf is refused too
-    unless ``allow_inf`` (a bound meant to be open, e.g. "no limit"); then it is still checked against the range.
+    NaN is outside every range (every comparison with it is False, so it would otherwise pass), and +-inf is refused
+    too: no config value of this project is meant to be infinite (a missing bound is written as ``null``).
     """
     if isinstance(value, float) and value != value:
         raise ConfigError(f"{name}={value!r} is not a number; give a finite value.")
-    if isinstance(value, float) and math.isinf(value) and not allow_inf:
+    if isinstance(value, float) and math.isinf(value):
         raise ConfigError(f"{name}={value!r} is not finite; give a finite value.")
     bad = (lo is not None and (value <= lo if lo_open else value < lo)) or (
         hi is not None and (value >= hi if hi_open else value > hi))

@@ -1,7 +1,7 @@
 """Is a model state finite? Parameters, optimizer state and safetensors files, each answered with the first bad name.
 
 One job: find NaN / +-inf in what training writes and reads back, so that a poisoned state is never checkpointed,
-never resumed from and never sampled from. Every check is one pass over the tensors with a single host sync
+never resumed from and never sampled from. Every check is one pass over the tensors with one host sync per device
 (``torch.stack`` of per-tensor ``isfinite().all()``), and returns the name of the first non-finite tensor (or None),
 so the error can say which weight went bad.
 """
@@ -21,10 +21,13 @@ def first_nonfinite(named: Iterable[tuple[str, Tensor]]) -> str | None:
     items = [(name, t) for name, t in named if isinstance(t, Tensor) and t.is_floating_point() and t.numel()]
     if not items:
         return None
-    finite = torch.stack([t.detach().isfinite().all().to("cpu") for _, t in items])  # [K] bool, one sync below
-    if bool(finite.all()):
+    flags = [t.detach().isfinite().all() for _, t in items]  # on each tensor's own device: no sync yet
+    devices = list(dict.fromkeys(f.device for f in flags))  # usually one; several under CPU offload
+    finite = torch.cat([torch.stack([f for f in flags if f.device == d]).to("cpu") for d in devices])  # [K]
+    if bool(finite.all()):  # one host sync per device
         return None
-    return items[int((~finite).nonzero()[0, 0])][0]
+    order = [i for d in devices for i, f in enumerate(flags) if f.device == d]  # positions of `finite` in items
+    return items[min(order[j] for j in (~finite).nonzero()[:, 0].tolist())][0]
 
 
 def _optimizer_tensors(optimizer: Any) -> Iterator[tuple[str, Tensor]]:
