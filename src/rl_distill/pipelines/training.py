@@ -25,7 +25,7 @@ from rl_distill.engine.trainer import train
 from rl_distill.io.model_dir import ModelDir
 from rl_distill.models.factory import count_parameters
 from rl_distill.tasks.base import Example
-from rl_distill.tasks.registry import get_task
+from rl_distill.tasks.registry import TASKS, get_task
 from rl_distill.tracking import RunLogger
 from rl_distill.typed_config import ConfigError, to_dict
 
@@ -44,12 +44,27 @@ def frame_to_examples(frame: pl.DataFrame) -> list[Example]:
 
 
 def single_task(frame: pl.DataFrame) -> Any:
-    """The one task family of a split (training uses one verifier per run)."""
+    """The one task family of a split (training uses one verifier per run), built with the ``params`` its examples
+    were generated or loaded with (the ``params`` column data_curation writes: a jsonl task's verifier needs its
+    answer settings, and building it needs its ``data_files``).
+
+    Subsets of a procedural task may differ in generation params only (K&K's ``max_depth``); their verifiers read
+    the reply and the gold answer alone, so the first params in sorted order build it. A loaded task's examples
+    must share one params set.
+    """
     names = sorted(set(frame["task"].to_list()))
     if len(names) != 1:
         raise ConfigError(f"training needs examples of exactly one task family, got {names}; "
                           "filter the split in data_curation parameters")
-    return get_task(names[0])
+    name = names[0]
+    if "params" not in frame.columns:
+        return get_task(name)
+    variants = sorted(set(frame["params"].to_list()))
+    if len(variants) > 1 and not TASKS.get(name).procedural:
+        raise ConfigError(f"the examples of task '{name}' come from {len(variants)} different params sets "
+                          f"({'; '.join(variants)}); training uses one verifier: curate one subset of '{name}' "
+                          "(one params block) per training run")
+    return get_task(name, **json.loads(variants[0]))
 
 
 def describe_model(model: Any, label: str) -> str:
