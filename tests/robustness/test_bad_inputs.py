@@ -136,3 +136,58 @@ def test_truncated_input_model_fails_naming_its_path(smoke_project, tmp_path, ke
     assert out.exit_code == 1 and out.train_steps == 0
     assert f"cannot load the model directory {weights.parent}" in out.message, out.message
     assert "truncated or corrupt" in out.message
+
+
+def _other_vocab_model(path: Path) -> None:
+    """An HF model directory whose tokenizer is K&K's, not the smoke project's (arithmetic: digits and signs)."""
+    from rl_distill.models.checkpoint import save_hf_dir
+    from rl_distill.models.factory import ModelConfig, build_model
+    from rl_distill.models.tokenizer import alphabet_for, build_tokenizer
+    from rl_distill.tasks import get_task
+
+    tokenizer = build_tokenizer(alphabet_for([get_task("knights_knaves")]))
+    model = build_model(ModelConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                                    seed=0), tokenizer)
+    save_hf_dir(model, tokenizer, path)
+
+
+# (case id, model directory replaced or written, pipeline, --params, fragments)
+VOCAB_CASES = [
+    ("teacher-init-from", "data/06_models/other_vocab", "teacher", "teacher.init_from=data/06_models/other_vocab",
+     ["teacher (data/06_models/other_vocab) and project tokenizer tokenizers differ", "vocab sizes"]),
+    ("selected-teacher", "data/06_models/selected_teacher", "rlad", None,
+     ["tokenizers differ", "vocab sizes", "same tokenizer"]),
+]
+
+
+@pytest.mark.slow  # needs the smoke run's data (the session's `kedro run --env smoke`)
+@pytest.mark.parametrize(("model_dir", "pipeline", "params", "fragments"), [c[1:] for c in VOCAB_CASES],
+                         ids=[c[0] for c in VOCAB_CASES])
+def test_vocabulary_mismatch_fails_before_training(smoke_project, tmp_path, kedro_run, model_dir, pipeline, params,
+                                                   fragments) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(smoke_project, project, ignore=shutil.ignore_patterns("mlruns"))
+    (project / "mlruns").mkdir()
+    shutil.rmtree(project / model_dir, ignore_errors=True)
+    _other_vocab_model(project / model_dir)
+    args = ["run", "--env", "smoke", "--pipelines", pipeline] + (["--params", params] if params else [])
+    out = kedro_run(project, *args)
+    assert out.exit_code == 1 and out.train_steps == 0, (out.exit_code, out.train_steps, out.message[-3000:])
+    for fragment in fragments:
+        assert fragment in out.message, (fragment, out.message)
+
+
+@pytest.mark.slow  # trains the smoke student_init on the file (~10 s)
+def test_huge_row_is_dropped_counted_and_the_rest_trains(project_factory, kedro_run) -> None:
+    """A 200k-character question (far over ``max_tokens``) is dropped by curation and counted as over budget; the
+    other rows of the real data file train the student (the jsonl task's params reach the training verifier)."""
+    import polars as pl
+
+    project = project_factory()
+    huge = b'{"question": "' + b"1+" * 100_000 + b'1", "answer": "100001"}\n'
+    _jsonl_project(project, "huge.jsonl", _rows(40) + huge, "error")
+    out = kedro_run(project, "run", "--env", "smoke", "--to-nodes", "train_student_init,summarise_curation")
+    assert out.exit_code == 0, out.message
+    stats = pl.read_csv(next((project / "data").rglob("curation_stats*.csv"))).filter(pl.col("subset") == "jsonl")
+    assert (stats["generated"][0], stats["over_budget"][0], stats["kept"][0]) == (41, 1, 40)
+    assert out.train_steps > 0 and (project / "data" / "06_models" / "student_init" / "model.safetensors").exists()
