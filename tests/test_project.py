@@ -164,3 +164,20 @@ def test_parameters_are_parsed_once_and_nodes_get_the_typed_configs(project_fact
     raw = {"params:distill.rlad": {"loss": {}}, "params:distill.common": {}, "rl_prompts": object()}
     injected = hooks.before_node_run(node=None, catalog=None, inputs=raw)
     assert injected == {"params:distill.rlad": typed["params:distill.rlad"]}  # datasets and untyped params untouched
+
+
+def test_every_requested_package_extra_exists() -> None:
+    """pip only warns about an unknown extra (``kedro-datasets[matplotlib-matplotlibwriter]`` did, on every install)
+    and installs nothing for it: each extra the project asks for must be one its distribution provides."""
+    import importlib.metadata as metadata
+
+    import tomllib
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    requirements = [Requirement(r) for r in project["dependencies"]]
+    for req in requirements:
+        if not req.extras:
+            continue
+        provided = set(metadata.distribution(req.name).metadata.get_all("Provides-Extra") or [])
+        assert req.extras <= provided, (req.name, sorted(req.extras - provided))
