@@ -117,3 +117,20 @@ def test_nonfinite_streak_stops_with_last_good_checkpoint(tmp_path, tokenizer, t
     assert [s for s, _ in list_checkpoints(tmp_path / "checkpoints")] == [1, 2, 3]
     step, path = find_latest_checkpoint(tmp_path / "checkpoints")
     assert step == 3
+
+
+def test_a_resume_says_from_which_step_and_checkpoint(tmp_path, tokenizer, task, examples, caplog, capsys):
+    """One log line names the step and the checkpoint; the progress bar is named ``<model>/<phase>`` and starts
+    at the resumed step."""
+    config = make_config(total_steps=5)
+    with pytest.raises(Interrupt):
+        _train(tmp_path, tokenizer, task, examples, config, log_fn=_interrupt_at(3))
+    model = build_model(STUDENT, tokenizer)
+    with caplog.at_level("INFO", logger="rl_distill.engine.trainer"):
+        train(policy=model, tokenizer=tokenizer, task=task, train_examples=examples[0], val_examples=examples[1],
+              config=config, output_dir=tmp_path, progress=True, label="student_init/grpo")
+    lines = [r.getMessage() for r in caplog.records if "resuming" in r.getMessage()]
+    assert lines == [f"student_init/grpo: resuming from step 2 of 5 (checkpoint "
+                     f"{tmp_path / 'checkpoints' / 'step_000002'})"]
+    bar = capsys.readouterr().err
+    assert "student_init/grpo:  40%|" in bar and "| 5/5 " in bar, bar

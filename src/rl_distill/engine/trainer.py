@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -49,6 +50,8 @@ from rl_distill.rollout.base import NonFiniteLogitsError, RolloutEngine, build_r
 from rl_distill.tasks.base import Example, Task
 
 LogFn = Callable[[dict[str, float], int], None]
+
+log = logging.getLogger(__name__)
 
 
 class NonFiniteTrainingError(RuntimeError):
@@ -160,7 +163,7 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
           val_examples: list[Example], config: TrainConfig, teacher: torch.nn.Module | None = None,
           reference: torch.nn.Module | None = None, log_fn: LogFn | None = None, output_dir: Path,
           reward_fn: RewardFn | None = None, progress: bool = True, teacher_tokenizer: Any = None,
-          rollout_engine: RolloutEngine | None = None) -> TrainResult:
+          rollout_engine: RolloutEngine | None = None, label: str | None = None) -> TrainResult:
     """Train ``policy`` in place with the method named by ``config.loss.name``; see the module docstring.
 
     ``teacher`` is needed by losses with ``needs_teacher`` (kl_kd, rlad); ``reference`` defaults to a frozen copy of
@@ -168,13 +171,15 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
     ``tokenizer`` token for token. Raises :class:`NonFiniteTrainingError` after ``max_nonfinite_steps``
     consecutive non-finite steps (the newest checkpoint stays the last good one).
     ``rollout_engine``, if given, replaces the configured engine for training rollouts only (R-TAP's recursive
-    cycles); validation keeps sampling freely with the engine ``config.rollout`` names.
+    cycles); validation keeps sampling freely with the engine ``config.rollout`` names. ``label`` names the run in
+    the progress bar and the log (``<model>/<phase>``, e.g. ``teacher/grpo``; default: the loss name).
     """
     output_dir = Path(output_dir)
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
     set_seed(config.seed)
     loss_fn = build_policy_loss(config.loss.name, config.loss.typed)
     total = config.steps_for(len(train_examples))
+    label = label or config.loss.name
     if teacher_tokenizer is not None:
         check_shared_vocab(teacher_tokenizer, tokenizer)
     if teacher is not None:
@@ -198,6 +203,8 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
         if restored is not None:
             state, last_good = restored
             state.config, resumed_from = config_dict, state.step
+            if accelerator.is_main_process:
+                log.info("%s: resuming from step %d of %d (checkpoint %s)", label, state.step, total, last_good)
     _check_finite(model, optimizer, "the starting weights" if resumed_from is None else f"checkpoint {last_good}",
                   last_good, ckpt_root, config)
 
@@ -225,7 +232,7 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
     stall = StallWatch()
 
     bar = tqdm(total=total, initial=state.step, disable=not (progress and accelerator.is_main_process),
-               desc=config.loss.name, dynamic_ncols=True)
+               desc=label, dynamic_ncols=True)
 
     def publish(logs: dict[str, float], step: int) -> None:
         history.record(logs, step)

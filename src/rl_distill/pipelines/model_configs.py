@@ -97,7 +97,7 @@ def train_from_scratch(name: str, init_from: str | None, model_cfg: ModelConfig,
     params = {"model": model_cfg, **{phase.name: phase.config for phase in phases}}
     with model_run(name, tags=tags, params=params) as logger:
         final, _ = run_phases(
-            logger=logger, policy=policy, tokenizer=tokenizer, task=single_task(train_examples),
+            name=name, logger=logger, policy=policy, tokenizer=tokenizer, task=single_task(train_examples),
             train_examples=frame_to_examples(train_examples), val_examples=frame_to_examples(val_examples),
             phases=phases, output_dir=work_dir(name, model_cfg, *[p.config for p in phases],
                                                frame_fingerprint(train_examples)))

@@ -104,10 +104,12 @@ class Phase:
     config: TrainConfig
 
 
-def run_phases(*, logger: RunLogger, policy: Any, tokenizer: Any, task: Any, train_examples: Sequence[Example],
-               val_examples: Sequence[Example], phases: Sequence[Phase], output_dir: Path, teacher: Any = None,
-               reference: Any = None, reward_fn: Callable | None = None) -> tuple[ModelDir, list[Any]]:
-    """Train ``policy`` through each phase in turn (e.g. SFT then GRPO for the teacher), in one MLflow run.
+def run_phases(*, name: str, logger: RunLogger, policy: Any, tokenizer: Any, task: Any,
+               train_examples: Sequence[Example], val_examples: Sequence[Example], phases: Sequence[Phase],
+               output_dir: Path, teacher: Any = None, reference: Any = None,
+               reward_fn: Callable | None = None) -> tuple[ModelDir, list[Any]]:
+    """Train ``policy`` (the model ``name``) through each phase in turn (e.g. SFT then GRPO for the teacher), in
+    one MLflow run; progress bars and log lines say ``<name>/<loss>`` (``teacher/sft``, ``teacher/grpo``).
 
     Returns the final HF directory and each phase's ``TrainResult``.
     """
@@ -119,7 +121,8 @@ def run_phases(*, logger: RunLogger, policy: Any, tokenizer: Any, task: Any, tra
 
         result = train(policy=policy, tokenizer=tokenizer, task=task, train_examples=list(train_examples),
                        val_examples=list(val_examples), config=phase.config, teacher=teacher, reference=reference,
-                       log_fn=log_fn, output_dir=output_dir / phase.name, reward_fn=reward_fn)
+                       log_fn=log_fn, output_dir=output_dir / phase.name, reward_fn=reward_fn,
+                       label=f"{name}/{phase.config.loss.name}")
         offset += phase.config.steps_for(len(train_examples))
         results.append(result)
     # Every phase finished: drop the resume checkpoints so that re-running trains again instead of silently

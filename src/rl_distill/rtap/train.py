@@ -114,10 +114,11 @@ def train_rtap(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_exa
                                     stop_at_correct=config.cycles.stop_at_correct,
                                     end_with_eos=config.cycles.end_with_eos)
     reward_fn = RTAPRewardFn(engine, generator, config)
+    stage2 = stage2_train_config(config)
     result = train(policy=policy, tokenizer=tokenizer, task=task, train_examples=train_examples,
-                   val_examples=val_examples, config=stage2_train_config(config), reference=reference,
+                   val_examples=val_examples, config=stage2, reference=reference,
                    log_fn=log_fn, output_dir=output_dir, reward_fn=reward_fn, progress=progress,
-                   rollout_engine=engine)
+                   rollout_engine=engine, label=f"rtap/{stage2.loss.name}")
     final_dir = generator.save(output_dir / FINAL_CONFIDENCE_DIR)
     return RTAPResult(train=result, confidence_metrics=confidence_metrics, confidence_dir=final_dir,
                       confidence_stage1_dir=stage1_dir)

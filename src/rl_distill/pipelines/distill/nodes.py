@@ -118,7 +118,7 @@ def train_plan(plan: MethodPlan, student_init_model: ModelDir, teacher_model: Mo
             "student": describe_model(policy, "student"), "teacher": describe_model(teacher, "teacher")}
     with model_run(method, tags=tags, params={"train": train_cfg, "method": method}) as logger:
         final, _ = run_phases(
-            logger=logger, policy=policy, tokenizer=tokenizer, task=single_task(train_data),
+            name=method, logger=logger, policy=policy, tokenizer=tokenizer, task=single_task(train_data),
             train_examples=frame_to_examples(train_data), val_examples=frame_to_examples(val_examples),
             phases=[Phase(method, train_cfg)],
             output_dir=work_dir(method, train_cfg, model_fingerprint(student_init_model),
