@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import mlflow
 import pytest
 import yaml
 
@@ -62,7 +63,39 @@ def test_bad_config_fails_before_any_node(catalogue_project, kedro_run, params, 
 def test_unknown_pipeline_fails_naming_it(catalogue_project, kedro_run) -> None:
     out = kedro_run(catalogue_project, "run", "--env", "smoke", "--pipelines", "rlda")
     assert out.exit_code != 0 and out.nodes == []
-    assert "rlda" in out.message
+    assert "Failed to find the pipeline named 'rlda'" in out.message  # Kedro's own message, with the closest names
+    assert "Did you mean one of these instead?" in out.message and "rlad" in out.message.split("instead?")[1]
+
+
+def test_unknown_environment_fails_listing_the_valid_ones(catalogue_project, kedro_run) -> None:
+    # Before: an MLflow exception that never mentioned the environment
+    out = kedro_run(catalogue_project, "run", "--env", "smok", "--pipelines", "grpo")
+    assert out.exit_code == 1 and out.nodes == []
+    assert "--env 'smok': there is no" in out.message and "Valid environments: local, smoke." in out.message
+    assert "Did you mean 'smoke'?" in out.message
+    assert not (catalogue_project / "mlruns" / "mlflow.db").exists()  # MLflow was never touched: no FAILED run
+
+
+def _runs(project: Path) -> list:
+    db = project / "mlruns" / "mlflow.db"
+    if not db.exists():
+        return []
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{db}")
+    return [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
+
+
+def test_missing_inputs_are_all_named_with_the_pipeline_that_writes_each(catalogue_project, kedro_run) -> None:
+    # Before: 28 s, 3 chained tracebacks naming the first missing file only, and a FAILED MLflow run
+    out = kedro_run(catalogue_project, "run", "--env", "smoke", "--pipelines", "rlad")
+    assert out.exit_code == 1 and out.nodes == []
+    assert "this run needs 5 input(s) that do not exist yet" in out.message, out.message
+    for line in ("rl_prompts (data/05_model_input/rl_prompts.parquet): written by `kedro run --pipelines "
+                 "teacher_scoring`",
+                 "student_init_model (data/06_models/student_init): written by `kedro run --pipelines student_init`",
+                 "tokenizer (data/06_models/tokenizer): written by `kedro run --pipelines data_curation`"):
+        assert line in out.message, (line, out.message)
+    assert "or `kedro run` for the whole DAG" in out.message
+    assert _runs(catalogue_project) == []  # refused before kedro-mlflow opened a run
 
 
 def _jsonl_project(project: Path, name: str, content: bytes, on_bad_row: str) -> None:

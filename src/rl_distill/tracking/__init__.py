@@ -5,8 +5,11 @@ from rl_distill.tracking.runs import (
     active_run_id,
     detached_run,
     flatten_params,
+    label_parent_run,
     mark_run_killed,
     model_run,
+    parent_run_name,
 )
 
-__all__ = ["RunLogger", "active_run_id", "detached_run", "flatten_params", "mark_run_killed", "model_run"]
+__all__ = ["RunLogger", "active_run_id", "detached_run", "flatten_params", "label_parent_run", "mark_run_killed",
+           "model_run", "parent_run_name"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import math
 import tempfile
@@ -108,6 +109,21 @@ class RunLogger:
         return [(m.step, m.value) for m in self._client.get_metric_history(self.run_id, key)]
 
 
+RUN_COLOR_TAG = "mlflow.runColor"  # the colour the MLflow UI draws a run in (its runs table, charts, compare view)
+
+
+def run_color(name: str) -> str:
+    """The run's colour: the one its model has in every report figure (``eval.rlad`` is drawn like ``rlad``).
+
+    >>> run_color("rlad") == run_color("eval.rlad") != run_color("grpo")
+    True
+    """
+    from rl_distill.evaluation.figures import method_styles
+
+    model = name.removeprefix("eval.")
+    return method_styles([model])[model][0]
+
+
 @contextlib.contextmanager
 def model_run(name: str, tags: Mapping[str, Any] | None = None,
               params: Mapping[str, Any] | None = None) -> Iterator[RunLogger]:
@@ -120,7 +136,7 @@ def model_run(name: str, tags: Mapping[str, Any] | None = None,
     status = "FINISHED"
     try:
         logger = RunLogger(run.info.run_id)
-        logger.set_tags({"mlflow.runName": name, **(tags or {})})
+        logger.set_tags({"mlflow.runName": name, RUN_COLOR_TAG: run_color(name), **(tags or {})})
         if params:
             logger.log_params(params)
         yield logger
@@ -138,7 +154,7 @@ def detached_run(name: str, tags: Mapping[str, Any] | None = None,
     (e.g. R-TAP's confidence generator, trained inside the same call as the policy)."""
     client = mlflow.MlflowClient()
     parent = mlflow.active_run()
-    run_tags = {"mlflow.runName": name, **{k: str(v) for k, v in (tags or {}).items()}}
+    run_tags = {"mlflow.runName": name, RUN_COLOR_TAG: run_color(name), **{k: str(v) for k, v in (tags or {}).items()}}
     if parent is not None:
         run_tags["mlflow.parentRunId"] = parent.info.run_id
     experiment_id = parent.info.experiment_id if parent is not None else "0"
@@ -173,3 +189,28 @@ def mark_run_killed(run_id: str) -> list[str]:
         frontier.extend(client.search_runs([run.info.experiment_id],
                                            filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'"))
     return marked
+
+
+# MLflow 3 opens an experiment in its GenAI view (traces) unless this experiment tag says otherwise.
+EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"
+
+
+def parent_run_name(pipelines: list[str] | None, env: str, params: Mapping[str, Any]) -> str:
+    """The name of a ``kedro run``'s parent run: what ran, in which environment, with which parameters.
+
+    >>> parent_run_name(["rlad"], "local", {"distill": {"seed": 0}})
+    'rlad · local · params d96e877c'
+    >>> parent_run_name(None, "smoke", {})[:20]
+    'default · smoke · pa'
+    """
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    names = "+".join(p if p != "__default__" else "default" for p in (pipelines or ["__default__"]))
+    return f"{names} · {env} · params {digest}"
+
+
+def label_parent_run(run_id: str, name: str) -> None:
+    """Give the run a human name and open its experiment on the model-training view (runs table, charts)."""
+    client = mlflow.MlflowClient()
+    client.set_tag(run_id, "mlflow.runName", name)
+    experiment_id = client.get_run(run_id).info.experiment_id
+    client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
