@@ -73,4 +73,5 @@ def smoke_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project = copy_project(tmp_path_factory.mktemp("smoke") / "project")
     result = kedro(project, "run", "--env", "smoke", timeout=1500)
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    (project / "kedro_run.stdout").write_text(result.stdout)  # the end-of-run summary (tests/test_smoke_run.py)
     return project

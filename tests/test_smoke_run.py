@@ -33,6 +33,28 @@ def test_parent_run_has_the_parameters(runs) -> None:
     assert any(c.startswith("params.distill") for c in params), params[:20]
 
 
+def test_the_run_ends_with_the_summary_and_names_its_parent_run(runs, smoke_project: Path) -> None:
+    parent = runs[runs["tags.mlflow.parentRunId"].isna()].iloc[0]
+    assert parent["tags.mlflow.runName"].startswith("default · smoke · params ")
+    lines = (smoke_project / "kedro_run.stdout").read_text().strip().splitlines()
+    assert lines[-2] == "report: data/08_reporting/comparison_table.md"
+    assert lines[-1] == (f"MLflow run: http://127.0.0.1:5000/#/experiments/{parent['experiment_id']}/runs/"
+                         f"{parent['run_id']}  (open it with `make ui`)")
+    table = "\n".join(lines[-15:])
+    for model in TRAINED:
+        assert f"│ {model} " in table, table
+    nested = runs[runs["tags.mlflow.parentRunId"] == parent["run_id"]]
+    colors = dict(zip(nested["tags.mlflow.runName"], nested["tags.mlflow.runColor"]))
+    assert len({colors[m] for m in TRAINED}) == len(TRAINED), colors  # every model its own colour
+
+
+def test_the_experiment_opens_on_the_model_training_view(smoke_project: Path) -> None:
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{smoke_project / 'mlruns' / 'mlflow.db'}")
+    assert client.get_experiment_by_name("rl-distill").tags["mlflow.experimentKind"] == "custom_model_development"
+
+
 def test_one_nested_run_per_trained_model(runs, smoke_project: Path) -> None:
     import mlflow
 
