@@ -13,6 +13,7 @@ from rl_distill.models.tokenizer import build_tokenizer
 from rl_distill.rtap.confidence import (
     ConfidenceGenerator,
     balance_indices,
+    balance_per_question,
     class_balanced_bce,
     class_balanced_weights,
     linear_lr,
@@ -110,3 +111,18 @@ def test_save_load_round_trip(policy, tokenizer, tmp_path) -> None:
     args = (["1+2\n", "3*4\n"], ["<answer>3</answer>", "<answer>12</answer>"])
     assert torch.allclose(gen.score(*args), loaded.score(*args), atol=1e-6)
     assert loaded.batch_size == 4
+
+
+def test_each_question_is_balanced_on_its_own() -> None:
+    # q1 is easy (5 right, 1 wrong), q2 hard (1 right, 5 wrong), q3 always wrong. The pool is 6:12; balancing it as
+    # a whole would keep all 6 right and 6 of the 12 wrong, drawn from any question. Per question: 1:1 in q1 and q2,
+    # q3 kept whole (one class only).
+    labels = [True] * 5 + [False] + [True] + [False] * 5 + [False] * 3
+    questions = ["q1"] * 6 + ["q2"] * 6 + ["q3"] * 3
+    idx = balance_per_question(labels, questions, seed=0)
+    per_q = {q: [labels[i] for i in idx if questions[i] == q] for q in ("q1", "q2", "q3")}
+    assert sorted(per_q["q1"]) == [False, True] and sorted(per_q["q2"]) == [False, True]
+    assert per_q["q3"] == [False, False, False]
+    assert 5 in idx and 6 in idx  # each question's minority row is always kept
+    assert idx == sorted(idx) and idx == balance_per_question(labels, questions, seed=0)  # seeded
+    assert len(balance_per_question(labels, questions, seed=0, ratio=2.0)) == 3 + 3 + 3

@@ -75,6 +75,29 @@ def balance_indices(labels: Sequence[bool], seed: int, ratio: float = 1.0) -> li
     return sorted(minority + rng.sample(majority, keep))
 
 
+def balance_per_question(labels: Sequence[bool], questions: Sequence[str], seed: int,
+                         ratio: float = 1.0) -> list[int]:
+    """:func:`balance_indices` within each question's samples (R-TAP, arXiv 2603.02099, stage 1: each question's
+    sampled cycles are balanced to about 1:1 correct / wrong), so that easy questions, which are mostly correct,
+    and hard ones, mostly wrong, both give the generator both classes. A question whose samples are all of one
+    class keeps them all **[choice]**: there is nothing to balance against, and the class-balanced BCE weighs
+    the classes of the whole set. The result is sorted.
+
+    >>> balance_per_question([True, False, False, False, True, True], ["a", "a", "a", "a", "b", "b"], seed=0)
+    [0, 2, 4, 5]
+    """
+    if len(labels) != len(questions):
+        raise ValueError(f"{len(labels)} labels but {len(questions)} questions")
+    groups: dict[str, list[int]] = {}
+    for i, question in enumerate(questions):
+        groups.setdefault(question, []).append(i)
+    kept: list[int] = []
+    for g, members in enumerate(groups.values()):
+        local = balance_indices([labels[i] for i in members], seed * 1_000_003 + g, ratio)
+        kept += [members[j] for j in local]
+    return sorted(kept)
+
+
 def linear_lr(step: int, total_steps: int, lr: float, lr_end: float) -> float:
     """Linear decay from ``lr`` at step 0 to ``lr_end`` at the last step (``total_steps - 1``).
 

@@ -3,9 +3,9 @@
 One job: produce a trained :class:`~rl_distill.rtap.confidence.ConfidenceGenerator` and its held-out quality
 (R-TAP, arXiv 2603.02099, Sec. 3 stage 1 and Algorithm 1 lines 1-4): for each training question the policy writes
 ``samples_per_question`` single cycles (paper: 128) with the same cycle sampler as the recursive rollouts; the
-verifier labels each cycle correct / not; the set is balanced to about 1:1 by subsampling the majority class; C_phi
-trains with class-balanced BCE and a linear lr decay. Held-out cycles, sampled the same way from validation
-questions and not balanced, give ``confidence/auroc`` and ``confidence/ece`` (10 bins).
+verifier labels each cycle correct / not; each question's cycles are balanced to about 1:1 by subsampling its
+majority class; C_phi trains with class-balanced BCE and a linear lr decay. Held-out cycles, sampled the same way
+from validation questions and not balanced, give ``confidence/auroc`` and ``confidence/ece`` (10 bins).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch
 
 from rl_distill.rollout.base import RolloutConfig, encode_prompts
 from rl_distill.rtap.calibration import confidence_metrics
-from rl_distill.rtap.confidence import ConfidenceGenerator, balance_indices
+from rl_distill.rtap.confidence import ConfidenceGenerator, balance_per_question
 from rl_distill.rtap.trajectory import decode_cycle, generate_cycle
 from rl_distill.tasks.base import Example, Task, Verdict
 from rl_distill.typed_config import check_choice, check_range
@@ -117,7 +117,7 @@ def train_confidence_generator(policy: torch.nn.Module, tokenizer: Any, task: Ta
     sampling = dataclasses.replace(rollout, temperature=cfg.temperature, group_size=1)
     train_qs = list(train_examples)[: cfg.max_questions] if cfg.max_questions else list(train_examples)
     data = sample_cycles(policy, tokenizer, task, train_qs, cfg.samples_per_question, sampling)
-    kept = data.subset(balance_indices(data.labels, cfg.seed, cfg.balance_ratio))
+    kept = data.subset(balance_per_question(data.labels, data.prompts, cfg.seed, cfg.balance_ratio))
     held_qs = list(val_examples)[: cfg.eval_max_questions]
     held = sample_cycles(policy, tokenizer, task, held_qs, cfg.eval_samples_per_question, sampling) if held_qs \
         else LabelledCycles([], [], [])
