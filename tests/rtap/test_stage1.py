@@ -1,4 +1,4 @@
-"""R-TAP stage 1 on scripted single cycles: sampling, verifier labels, 1:1 balancing, metrics (arXiv 2603.02099)."""
+"""R-TAP stage 1 on scripted single cycles: sampling, verifier labels, per-question balancing, metrics (arXiv 2603.02099)."""
 
 from __future__ import annotations
 
@@ -39,8 +39,10 @@ def test_stage1_balances_and_reports(first_cycles, model, tokenizer, task) -> No
                                               RolloutConfig(group_size=1, max_new_tokens=40))
     assert metrics["confidence/sampled_cycles"] == 10
     assert metrics["confidence/sampled_positive_rate"] == pytest.approx(0.2)
-    assert metrics["confidence/train_cycles"] == 4  # 2 right + 2 of the 8 wrong (1:1)
-    assert metrics["confidence/train_positive_rate"] == pytest.approx(0.5)
+    # Balanced per question: each scripted question answers its 2 samples alike (1+2 right twice, the others wrong
+    # twice), so every question holds one class and keeps both samples (the class-balanced BCE weighs 2 vs 8).
+    assert metrics["confidence/train_cycles"] == 10
+    assert metrics["confidence/train_positive_rate"] == pytest.approx(0.2)
     assert metrics["confidence/num_cycles"] == 5  # held out: 5 questions x 1, not balanced
     assert metrics["confidence/init_auroc"] == 0.5  # zero head: all scores tie
     for name in ("confidence/auroc", "confidence/ece", "confidence/final_train_loss"):
