@@ -1,4 +1,4 @@
-"""R-TAP stage 1 on scripted single cycles: sampling, verifier labels, per-question balancing, metrics (arXiv 2603.02099)."""
+"""R-TAP stage 1 on scripted single cycles: sampling, verifier labels, per-question balance, metrics (2603.02099)."""
 
 from __future__ import annotations
 
