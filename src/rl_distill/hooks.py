@@ -109,6 +109,13 @@ class ConfigValidationHooks:
             raise ConfigError(missing_inputs_message(absent, self._catalog_config))
 
 
+def catalog_filepath(catalog_config: dict[str, Any], name: str) -> str | None:
+    """Where catalog entry ``name`` lives: its ``filepath`` / ``path``, or its wrapped dataset's (kedro-mlflow's
+    artifact datasets, ``OptionalDataset``); None for an entry without one."""
+    entry = catalog_config.get(name, {})
+    return entry.get("filepath") or entry.get("path") or entry.get("dataset", {}).get("filepath")
+
+
 def _producer(name: str) -> str | None:
     """The smallest registered pipeline that writes dataset ``name`` (the one to run first)."""
     from kedro.framework.project import pipelines
@@ -122,8 +129,7 @@ def missing_inputs_message(absent: list[str], catalog_config: dict[str, Any]) ->
     """Every input the run needs but does not find, each with its path and the pipeline that writes it."""
     lines, first = [], []
     for name in absent:
-        entry = catalog_config.get(name, {})
-        path = entry.get("filepath") or entry.get("path") or entry.get("dataset", {}).get("filepath") or "?"
+        path = catalog_filepath(catalog_config, name) or "?"
         maker = _producer(name)
         lines.append(f"  - {name} ({path}): written by `kedro run --pipelines {maker}`" if maker else
                      f"  - {name} ({path}): no registered pipeline writes it; provide the file")
@@ -245,9 +251,7 @@ class TerminalHooks:
                 if table_name == "benchmark_table":
                     table = wide_from_benchmark(table)
                 title = "benchmark: mean over seeds" if table_name == "benchmark_table" else "comparison (test set)"
-                entry = catalog_config.get(report_name, {})
-                path = entry.get("filepath") or entry.get("dataset", {}).get("filepath") or report_name
-                tables.append((title, table, str(path)))
+                tables.append((title, table, catalog_filepath(catalog_config, report_name) or report_name))
         print_summary(tables, run_url(self._run_id, host, port) if self._run_id else None)
 
 
