@@ -134,3 +134,34 @@ def test_a_resume_says_from_which_step_and_checkpoint(tmp_path, tokenizer, task,
                      f"{tmp_path / 'checkpoints' / 'step_000002'})"]
     bar = capsys.readouterr().err
     assert "student_init/grpo:  40%|" in bar and "| 5/5 " in bar, bar
+
+
+def test_a_resume_relogs_the_checkpoint_history_so_its_run_holds_every_step_once(tmp_path, tokenizer, task,
+                                                                                  examples):
+    config = make_config(total_steps=5, validation={"every": 2, "at_start": True})
+    whole, whole_result = _train(tmp_path / "a", tokenizer, task, examples, config)
+    first: list[tuple[int, dict]] = []
+
+    def dies_at_3(metrics, step):
+        first.append((step, dict(metrics)))
+        if step == 3:
+            raise Interrupt
+
+    model = build_model(STUDENT, tokenizer)
+    with pytest.raises(Interrupt):  # dies while logging step 3, after the step-2 checkpoint
+        train(policy=model, tokenizer=tokenizer, task=task, train_examples=examples[0], val_examples=examples[1],
+              config=config, output_dir=tmp_path / "b", log_fn=dies_at_3, progress=False, tracking_run="run-1")
+    second: list[tuple[int, dict]] = []
+    model = build_model(STUDENT, tokenizer)
+    result = train(policy=model, tokenizer=tokenizer, task=task, train_examples=examples[0],
+                   val_examples=examples[1], config=config, output_dir=tmp_path / "b", progress=False,
+                   log_fn=lambda m, s: second.append((s, dict(m))), tracking_run="run-2")
+    assert result.resumed_from == 2 and result.earlier_tracking_runs == ("run-1",)
+    assert [s for s, _ in first] == [0, 1, 2, 3]  # the interrupted run keeps what it logged, step 3 included
+    # The resumed run: the checkpoint's steps 0-2 (re-logged), then 3-5 as trained; each step exactly once.
+    assert [s for s, _ in second] == [0, 1, 2, 3, 4, 5]
+    losses = [(s, m["train/loss"]) for s, m in second if "train/loss" in m]
+    assert losses == whole_result.history["train/loss"]
+    assert [(s, m["val/accuracy"]) for s, m in second if "val/accuracy" in m] == whole_result.history["val/accuracy"]
+    assert [m for s, m in second if s <= 2] == [m for s, m in first if s <= 2]  # re-logged values are the originals
+    _assert_same_weights(whole, model)

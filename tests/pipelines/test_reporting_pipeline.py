@@ -21,7 +21,7 @@ from rl_distill.io.optional_dataset import OptionalDataset
 from rl_distill.parameters import PARAMETER_BLOCKS
 from rl_distill.pipelines.evaluation.nodes import RUNS_SCHEMA
 from rl_distill.pipelines.reporting.nodes import collect_histories, difficulty_label
-from rl_distill.pipelines.reporting.pipeline import create_pipeline
+from rl_distill.pipelines.reporting.pipeline import REPORT_BLOCKS, create_pipeline
 from rl_distill.typed_config import ConfigError
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -74,7 +74,7 @@ def _run(samples: pl.DataFrame, summary: pl.DataFrame, eval_runs: pl.DataFrame,
     catalog = DataCatalog({
         "eval_summary": MemoryDataset(summary), "eval_samples": MemoryDataset(samples),
         "eval_runs": MemoryDataset(eval_runs), "tuning_trials_if_any": MemoryDataset(trials),
-        "parameters": MemoryDataset(PARAMETERS), "params:reporting": MemoryDataset(PARAMETERS["reporting"]),
+        **{f"params:{block}": MemoryDataset(PARAMETERS.get(block)) for block in REPORT_BLOCKS},
         **{name: _Kept() for name in OUTPUTS}})
     SequentialRunner().run(create_pipeline(), catalog)
     return {name: catalog.load(name) for name in OUTPUTS}

@@ -97,3 +97,52 @@ def test_mark_run_killed_ends_the_run_and_its_running_descendants(tmp_path) -> N
         assert mark_run_killed("0123456789abcdef0123456789abcdef") == []  # unknown: nothing to mark
     finally:
         mlflow.set_tracking_uri(None)
+
+
+def _wait_for_checkpoint(work: Path, proc: subprocess.Popen, timeout: float = 240) -> Path:
+    """The first complete checkpoint (its COMPLETE manifest is written last) of the run's student_init training."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the run ended before it was killed: " + proc.stdout.read()[-3000:]
+        done = sorted(work.glob("student_init-*/sft/checkpoints/step_*/COMPLETE"))
+        if done:
+            return done[0].parent
+        time.sleep(0.02)
+    raise AssertionError(f"no checkpoint appeared under {work}")
+
+
+@pytest.mark.slow  # two `kedro` subprocesses
+def test_a_training_killed_and_resumed_leaves_one_run_with_every_step_once(project_factory) -> None:
+    project = project_factory()
+    run = ("--pipelines", "data_curation,student_init", "--params",
+           "student_init.sft.total_steps=80,student_init.sft.checkpoint.every=20,student_init.sft.log_every=1,"
+           "student_init.sft.sft.batch_size=64")
+    first = _start(project, *run)
+    try:
+        checkpoint = _wait_for_checkpoint(project / "data" / "06_models" / "_work", first)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.communicate()
+    second = _start(project, *run)
+    out, _ = second.communicate(timeout=600)
+    assert second.returncode == 0, out[-4000:]
+    assert _squeezed(f"student_init/sft: resuming from step {int(checkpoint.name[5:])} of 80") in _squeezed(out)
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlruns' / 'mlflow.db'}")
+    try:
+        client = mlflow.MlflowClient()
+        exp = client.get_experiment_by_name("rl-distill")
+        runs = client.search_runs([exp.experiment_id], "attributes.run_name = 'student_init'",
+                                  order_by=["attributes.start_time ASC"])
+        assert [r.info.status for r in runs] == ["KILLED", "FINISHED"]
+        killed, resumed = runs
+        assert resumed.data.tags["rl_distill.resumed_from"] == killed.info.run_id
+        assert client.get_run(killed.info.run_id).data.tags["rl_distill.resumed_in"] == resumed.info.run_id
+        steps = [m.step for m in client.get_metric_history(resumed.info.run_id, "train/loss")]
+        assert sorted(steps) == list(range(1, 81))  # every step once: the checkpoint's re-logged, then the rest
+        killed_steps = sorted(m.step for m in client.get_metric_history(killed.info.run_id, "train/loss"))
+        assert killed_steps[:20] == list(range(1, 21)) and int(checkpoint.name[5:]) <= killed_steps[-1] < 80
+        everything = client.search_runs([exp.experiment_id], run_view_type=mlflow.entities.ViewType.ALL)
+        assert not [r.info.run_name for r in everything if r.info.status == "RUNNING"]
+    finally:
+        mlflow.set_tracking_uri(None)

@@ -69,6 +69,8 @@ class TrainerState:
     stopped_early: bool = False
     val_accuracy: float | None = None
     history: dict[str, list[list[float]]] = field(default_factory=dict)
+    # The tracking (MLflow) runs that logged this history, oldest first: a resume names the runs it continues.
+    tracking_runs: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     scheduler: dict[str, Any] = field(default_factory=dict)
 

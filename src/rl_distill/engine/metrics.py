@@ -59,5 +59,17 @@ class MetricHistory:
     def last(self) -> dict[str, float]:
         return {name: rows[-1][1] for name, rows in self.data.items() if rows}
 
+    def by_step(self) -> list[tuple[int, dict[str, float]]]:
+        """``[(step, {name: value})]`` in step order: the history as it was published, one call per step.
+
+        >>> MetricHistory({"a": [[2, 1.0], [1, 0.5]], "b": [[2, 3.0]]}).by_step()
+        [(1, {'a': 0.5}), (2, {'a': 1.0, 'b': 3.0})]
+        """
+        steps: dict[int, dict[str, float]] = {}
+        for name, rows in self.data.items():
+            for step, value in rows:
+                steps.setdefault(step, {})[name] = value
+        return sorted(steps.items())
+
     def to_json(self) -> dict[str, list[list[float]]]:
         return {k: [[s, v] for s, v in rows] for k, rows in self.data.items()}

@@ -92,6 +92,8 @@ class TrainResult:
     stopped_early: bool = False
     nonfinite_skipped: int = 0
     resumed_from: int | None = None
+    # Tracking runs that logged the restored history before this one (oldest first; empty unless resumed).
+    earlier_tracking_runs: tuple[str, ...] = ()
 
 
 def _freeze(model: torch.nn.Module | None, device: torch.device, dtype: str | None = None) -> torch.nn.Module | None:
@@ -163,7 +165,8 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
           val_examples: list[Example], config: TrainConfig, teacher: torch.nn.Module | None = None,
           reference: torch.nn.Module | None = None, log_fn: LogFn | None = None, output_dir: Path,
           reward_fn: RewardFn | None = None, progress: bool = True, teacher_tokenizer: Any = None,
-          rollout_engine: RolloutEngine | None = None, label: str | None = None) -> TrainResult:
+          rollout_engine: RolloutEngine | None = None, label: str | None = None,
+          tracking_run: str | None = None) -> TrainResult:
     """Train ``policy`` in place with the method named by ``config.loss.name``; see the module docstring.
 
     ``teacher`` is needed by losses with ``needs_teacher`` (kl_kd, rlad); ``reference`` defaults to a frozen copy of
@@ -173,6 +176,11 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
     ``rollout_engine``, if given, replaces the configured engine for training rollouts only (R-TAP's recursive
     cycles); validation keeps sampling freely with the engine ``config.rollout`` names. ``label`` names the run in
     the progress bar and the log (``<model>/<phase>``, e.g. ``teacher/grpo``; default: the loss name).
+
+    A resume first re-publishes the checkpoint's metric history through ``log_fn``, step by step, so the run it
+    logs into (``tracking_run``: its id, kept in the checkpoint) holds every step exactly once: steps up to the
+    checkpoint from the history, later ones as they are trained. The run that was interrupted keeps what it logged;
+    ``TrainResult.earlier_tracking_runs`` names it.
     """
     output_dir = Path(output_dir)
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
@@ -205,6 +213,9 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
             state.config, resumed_from = config_dict, state.step
             if accelerator.is_main_process:
                 log.info("%s: resuming from step %d of %d (checkpoint %s)", label, state.step, total, last_good)
+    earlier_runs = tuple(r for r in state.tracking_runs if r != tracking_run)
+    if tracking_run is not None and tracking_run not in state.tracking_runs:
+        state.tracking_runs.append(tracking_run)
     _check_finite(model, optimizer, "the starting weights" if resumed_from is None else f"checkpoint {last_good}",
                   last_good, ckpt_root, config)
 
@@ -240,6 +251,9 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
         if log_fn is not None and accelerator.is_main_process:
             log_fn(logs, step)
 
+    if resumed_from is not None and log_fn is not None and accelerator.is_main_process:
+        for step, logs in history.by_step():  # the checkpoint's steps into this run, each once
+            log_fn(logs, step)
     try:
         if config.validation.at_start and state.step == 0:
             # The starting model's accuracy: every curve begins at the warm start (HF Trainer's eval_on_start).
@@ -314,5 +328,5 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
     return TrainResult(
         final_step=state.step, val_accuracy=state.val_accuracy, final_model_dir=final_dir,
         history=history.data, summary=history.last(), stopped_early=state.stopped_early,
-        nonfinite_skipped=state.nonfinite_total, resumed_from=resumed_from,
+        nonfinite_skipped=state.nonfinite_total, resumed_from=resumed_from, earlier_tracking_runs=earlier_runs,
     )

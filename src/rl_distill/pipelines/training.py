@@ -26,7 +26,7 @@ from rl_distill.io.model_dir import ModelDir
 from rl_distill.models.factory import count_parameters
 from rl_distill.tasks.base import Example
 from rl_distill.tasks.registry import TASKS, get_task
-from rl_distill.tracking import RunLogger
+from rl_distill.tracking import RunLogger, link_resumed_runs
 from rl_distill.typed_config import ConfigError, to_dict
 
 WORK_ROOT = Path("data/06_models/_work")
@@ -111,6 +111,9 @@ def run_phases(*, name: str, logger: RunLogger, policy: Any, tokenizer: Any, tas
     """Train ``policy`` (the model ``name``) through each phase in turn (e.g. SFT then GRPO for the teacher), in
     one MLflow run; progress bars and log lines say ``<name>/<loss>`` (``teacher/sft``, ``teacher/grpo``).
 
+    A phase resumed from a checkpoint re-logs the checkpoint's metrics into this run (every step once, see
+    :func:`~rl_distill.engine.trainer.train`) and links this run and the interrupted ones by tags.
+
     Returns the final HF directory and each phase's ``TrainResult``.
     """
     offset = 0
@@ -122,7 +125,8 @@ def run_phases(*, name: str, logger: RunLogger, policy: Any, tokenizer: Any, tas
         result = train(policy=policy, tokenizer=tokenizer, task=task, train_examples=list(train_examples),
                        val_examples=list(val_examples), config=phase.config, teacher=teacher, reference=reference,
                        log_fn=log_fn, output_dir=output_dir / phase.name, reward_fn=reward_fn,
-                       label=f"{name}/{phase.config.loss.name}")
+                       label=f"{name}/{phase.config.loss.name}", tracking_run=logger.run_id)
+        link_resumed_runs(logger.run_id, result.earlier_tracking_runs)
         offset += phase.config.steps_for(len(train_examples))
         results.append(result)
     # Every phase finished: drop the resume checkpoints so that re-running trains again instead of silently
@@ -131,5 +135,5 @@ def run_phases(*, name: str, logger: RunLogger, policy: Any, tokenizer: Any, tas
         shutil.rmtree(output_dir / phase.name / "checkpoints", ignore_errors=True)
     final = ModelDir(results[-1].final_model_dir).check()
     (final.path / RUN_FILE).write_text(json.dumps({"run_id": logger.run_id}))
-    logger.log_artifact(final.path, "model")
+    logger.log_model(final.path)
     return final, results

@@ -6,10 +6,12 @@ from rl_distill.tracking.runs import (
     detached_run,
     flatten_params,
     label_parent_run,
+    link_resumed_runs,
     mark_run_killed,
     model_run,
     parent_run_name,
 )
 
-__all__ = ["RunLogger", "active_run_id", "detached_run", "flatten_params", "label_parent_run", "mark_run_killed",
+__all__ = ["RunLogger", "active_run_id", "detached_run", "flatten_params", "label_parent_run", "link_resumed_runs",
+           "mark_run_killed",
            "model_run", "parent_run_name"]

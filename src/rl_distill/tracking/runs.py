@@ -15,7 +15,7 @@ import json
 import math
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,31 @@ class RunLogger:
             parent = str(Path(artifact_file).parent)
             self._client.log_artifact(self.run_id, str(out), None if parent == "." else parent)
 
+    def log_model(self, model_dir: str | Path, name: str = "model") -> str:
+        """Log the HF directory ``model_dir`` as an MLflow Model (the ``transformers`` flavour, task
+        ``text-generation``) linked to this run, which must be the active run; returns its ``models:/`` URI.
+
+        ``mlflow.transformers.load_model(uri)`` gives a generation pipeline, ``mlflow.pyfunc.load_model(uri)`` a
+        model whose ``predict`` takes prompts and ``params`` (``max_new_tokens``, ``do_sample``, ``temperature``).
+        Requirements are pinned to the running torch / transformers, so MLflow does not re-import the model in a
+        subprocess to infer them.
+        """
+        import torch
+        import transformers
+
+        active = mlflow.active_run()
+        if active is None or active.info.run_id != self.run_id:
+            raise RuntimeError(f"log_model({model_dir}): run {self.run_id} must be the active MLflow run")
+        model = transformers.AutoModelForCausalLM.from_pretrained(model_dir)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
+        signature = mlflow.models.infer_signature(
+            ["prompt"], ["reply"], params={"max_new_tokens": 256, "do_sample": False, "temperature": 1.0})
+        info = mlflow.transformers.log_model(
+            {"model": model, "tokenizer": tokenizer}, name=name, task="text-generation", signature=signature,
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"transformers=={transformers.__version__}"],
+        )
+        return info.model_uri
+
     def metric_history(self, key: str) -> list[tuple[int, float]]:
         return [(m.step, m.value) for m in self._client.get_metric_history(self.run_id, key)]
 
@@ -170,6 +195,22 @@ def detached_run(name: str, tags: Mapping[str, Any] | None = None,
         raise
     finally:
         client.set_terminated(run.info.run_id, status=status)
+
+
+RESUMED_FROM_TAG, RESUMED_IN_TAG = "rl_distill.resumed_from", "rl_distill.resumed_in"
+
+
+def link_resumed_runs(run_id: str, earlier: Sequence[str]) -> None:
+    """Link a run that resumed a training to the runs it continues (``earlier``, oldest first): it gets the tag
+    ``rl_distill.resumed_from`` = their ids, each of them ``rl_distill.resumed_in`` = ``run_id``. No-op when
+    ``earlier`` is empty; ids of runs that no longer exist are skipped."""
+    if not earlier:
+        return
+    client = mlflow.MlflowClient()
+    client.set_tag(run_id, RESUMED_FROM_TAG, ",".join(earlier))
+    for old in earlier:
+        with contextlib.suppress(mlflow.exceptions.MlflowException):
+            client.set_tag(old, RESUMED_IN_TAG, run_id)
 
 
 def mark_run_killed(run_id: str) -> list[str]:

@@ -46,9 +46,10 @@ def collect_histories(eval_runs: pl.DataFrame, params: Mapping[str, Any]) -> His
 
 
 def build_tables(eval_summary: pl.DataFrame, eval_samples: pl.DataFrame, eval_runs: pl.DataFrame,
-                 figure_names: list[str], parameters: Mapping[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame, str]:
+                 figure_names: list[str], **parameters: Any) -> tuple[pl.DataFrame, pl.DataFrame, str]:
     """``comparison_table_csv`` (all levels, with CIs), ``difficulty_table_csv`` (first difficulty metric
-    per level, with CIs) and ``comparison_table_md`` (the report: configuration, tables, figures)."""
+    per level, with CIs) and ``comparison_table_md`` (the report: configuration, tables, figures).
+    ``parameters``: the blocks the report describes, by name (``reporting``, ``distill``, ...)."""
     cfg = load_params(parameters.get("reporting"))
     table = comparison_table(eval_summary, cfg.comparison_metrics)
     by_level = difficulty_table(eval_summary, cfg.difficulty_metrics[0], with_ci=True)
@@ -83,10 +84,10 @@ def _alpha_trials(trials: pl.DataFrame) -> list[tuple[float, float | None, str]]
 
 
 def build_figures(eval_summary: pl.DataFrame, eval_samples: pl.DataFrame, histories: Histories,
-                  tuning_trials: pl.DataFrame | None, parameters: Mapping[str, Any]
-                  ) -> tuple[dict[str, Figure], list[str]]:
+                  tuning_trials: pl.DataFrame | None, **parameters: Any) -> tuple[dict[str, Figure], list[str]]:
     """``({file name: Figure}, file names)``: metric by difficulty (95% CIs), learning curves, response
-    lengths, and the alpha sweep when ``tuning_trials`` holds trials (the tuning pipeline has run)."""
+    lengths, and the alpha sweep when ``tuning_trials`` holds trials (the tuning pipeline has run).
+    ``parameters``: the parameter blocks by name, as for :func:`build_tables`."""
     cfg: ReportingParams = load_params(parameters.get("reporting"))
     out: dict[str, Figure] = {}
     present = set(eval_summary["metric"].to_list())

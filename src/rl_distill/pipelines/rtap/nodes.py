@@ -68,7 +68,7 @@ def train_rtap_student(student_init_model: ModelDir, rl_prompts: pl.DataFrame, v
         conf_logger.log_artifact(result.confidence_dir, "confidence_generator")
         final = ModelDir(result.train.final_model_dir).check()
         (final.path / RUN_FILE).write_text(json.dumps({"run_id": logger.run_id}))
-        logger.log_artifact(final.path, "model")
+        logger.log_model(final.path)
     # Done: a re-run trains again instead of silently reusing this result (see training.run_phases).
     for leftover in ("checkpoints", "confidence_stage1"):
         shutil.rmtree(out / leftover, ignore_errors=True)
