@@ -50,7 +50,8 @@ def copy_project(dest: Path) -> Path:
 
 def kedro(project: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     """Run the kedro CLI of this interpreter's environment in ``project``."""
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1"}
+    # COLUMNS=80: rich wraps log lines at a fixed width, the narrowest usual terminal (line counts are comparable)
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1", "COLUMNS": "80"}
     exe = Path(sys.executable).with_name("kedro")
     return subprocess.run([str(exe), *args], cwd=project, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -74,4 +75,5 @@ def smoke_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = kedro(project, "run", "--env", "smoke", timeout=1500)
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
     (project / "kedro_run.stdout").write_text(result.stdout)  # the end-of-run summary (tests/test_smoke_run.py)
+    (project / "kedro_run.stderr").write_text(result.stderr)  # the progress bars
     return project

@@ -35,4 +35,5 @@ def test_notebook_runs_on_the_smoke_output(smoke_project: Path, tmp_path: Path,
     html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
     for model in ("teacher", "student_init", *known_methods()):
         assert model in html, model
+    assert "accuracy 95% CI" in html and "16.000" not in html  # the CI column; the problem count is an integer
     assert not (tmp_path / "mlruns").exists()  # read-only against the project's store

@@ -40,9 +40,15 @@ def test_the_run_ends_with_the_summary_and_names_its_parent_run(runs, smoke_proj
     parent = runs[runs["tags.mlflow.parentRunId"].isna()].iloc[0]
     assert parent["tags.mlflow.runName"].startswith("default · smoke · params ")
     lines = (smoke_project / "kedro_run.stdout").read_text().strip().splitlines()
-    assert lines[-2] == "report: data/08_reporting/comparison_table.md"
+    assert lines[-3] == "report: data/08_reporting/comparison_table.md"
+    assert lines[-2] == (f"MLflow comparison: http://127.0.0.1:5000/#/experiments/{parent['experiment_id']}"
+                         "/runs?workflowType=machine_learning&viewStateShareKey=rl-distill-comparison")
     assert lines[-1] == (f"MLflow run: http://127.0.0.1:5000/#/experiments/{parent['experiment_id']}/runs/"
                          f"{parent['run_id']}  (open it with `make ui`)")
+    # What a terminal shows: every stdout line, and one line per progress bar (tqdm redraws it in place with \r).
+    bars = (smoke_project / "kedro_run.stderr").read_text().count("\n")
+    assert len(lines) + bars <= 80, f"{len(lines)} log lines + {bars} progress bars"
+    assert not [line for line in lines if "Loading data" in line or "Saving data" in line]
     table = "\n".join(lines[-15:])
     for model in TRAINED:
         assert f"│ {model} " in table, table

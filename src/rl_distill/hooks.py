@@ -238,7 +238,10 @@ class TerminalHooks:
 
     @hook_impl
     def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        import mlflow
+
         from rl_distill.tracking.run_summary import print_summary, run_url, wide_from_benchmark
+        from rl_distill.tracking.runs import comparison_view_url
 
         catalog_config = dict(self._context.config_loader["catalog"])
         ui = getattr(getattr(self._context, "mlflow", None), "ui", None)  # kedro-mlflow's config (mlflow.yml)
@@ -252,7 +255,12 @@ class TerminalHooks:
                     table = wide_from_benchmark(table)
                 title = "benchmark: mean over seeds" if table_name == "benchmark_table" else "comparison (test set)"
                 tables.append((title, table, catalog_filepath(catalog_config, report_name) or report_name))
-        print_summary(tables, run_url(self._run_id, host, port) if self._run_id else None)
+        if self._run_id is None:
+            print_summary(tables, None)
+            return
+        experiment_id = mlflow.get_run(self._run_id).info.experiment_id
+        print_summary(tables, run_url(self._run_id, host, port),
+                      comparison_url=comparison_view_url(experiment_id, host, port))
 
 
 class ParentRunHooks:

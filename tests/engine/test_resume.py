@@ -165,3 +165,23 @@ def test_a_resume_relogs_the_checkpoint_history_so_its_run_holds_every_step_once
     assert [(s, m["val/accuracy"]) for s, m in second if "val/accuracy" in m] == whole_result.history["val/accuracy"]
     assert [m for s, m in second if s <= 2] == [m for s, m in first if s <= 2]  # re-logged values are the originals
     _assert_same_weights(whole, model)
+
+
+def test_a_resume_into_the_run_the_checkpoint_names_relogs_nothing(tmp_path, tokenizer, task, examples):
+    config = make_config(total_steps=4)
+
+    def dies_at_3(metrics, step):
+        if step == 3:
+            raise Interrupt
+
+    model = build_model(STUDENT, tokenizer)
+    with pytest.raises(Interrupt):
+        train(policy=model, tokenizer=tokenizer, task=task, train_examples=examples[0], val_examples=examples[1],
+              config=config, output_dir=tmp_path / "b", log_fn=dies_at_3, progress=False, tracking_run="run-1")
+    again: list[int] = []
+    model = build_model(STUDENT, tokenizer)
+    result = train(policy=model, tokenizer=tokenizer, task=task, train_examples=examples[0],
+                   val_examples=examples[1], config=config, output_dir=tmp_path / "b", progress=False,
+                   log_fn=lambda m, s: again.append(s), tracking_run="run-1")  # the same run, reopened
+    assert result.resumed_from == 2 and result.earlier_tracking_runs == ()
+    assert again == [3, 4]  # run-1 already holds steps 1-2: only the newly trained steps are logged

@@ -97,7 +97,8 @@ def test_mlflow_metric_names() -> None:
                            schema=SAMPLE_SCHEMA, orient="row")
     assert metric_key("mean@8", "all") == "eval/mean_at_8"
     assert mlflow_metrics(summary, samples) == {
-        "eval/accuracy": 0.5, "eval/pass_at_2_d3": 0.75, "eval/oops_rate_d2": 0.25,
+        "eval/accuracy": 0.5, "eval/accuracy_ci_low": 0.4, "eval/accuracy_ci_high": 0.6,  # CIs over all problems
+        "eval/pass_at_2_d3": 0.75, "eval/oops_rate_d2": 0.25,
         "eval/n_problems": 2.0, "eval/n_problems_d2": 1.0, "eval/n_problems_d3": 1.0}
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import json
 
 import mlflow
 import polars as pl
 from rich.console import Console
 
 from rl_distill.tracking.run_summary import print_summary, run_url, summary_table, wide_from_benchmark
+from rl_distill.tracking.runs import comparison_view_url, label_parent_run
 
 
 def _render(renderable) -> str:
@@ -55,6 +57,31 @@ def test_the_summary_ends_with_the_report_path_and_the_mlflow_link(tmp_path):
     assert url == f"http://127.0.0.1:5000/#/experiments/{experiment}/runs/{run.info.run_id}"
     console = Console(file=io.StringIO(), width=120, color_system=None)
     table = pl.DataFrame({"model": ["grpo"], "accuracy": [0.3]})
-    print_summary([("comparison", table, "data/08_reporting/comparison_table.md")], url, console)
-    last = console.file.getvalue().strip().splitlines()[-2:]
-    assert last == ["report: data/08_reporting/comparison_table.md", f"MLflow run: {url}  (open it with `make ui`)"]
+    compare = comparison_view_url(experiment, "127.0.0.1", 5000)
+    assert compare == (f"http://127.0.0.1:5000/#/experiments/{experiment}/runs?workflowType=machine_learning"
+                       "&viewStateShareKey=rl-distill-comparison")
+    print_summary([("comparison", table, "data/08_reporting/comparison_table.md")], url, console,
+                  comparison_url=compare)
+    last = console.file.getvalue().strip().splitlines()[-3:]
+    assert last == ["report: data/08_reporting/comparison_table.md", f"MLflow comparison: {compare}",
+                    f"MLflow run: {url}  (open it with `make ui`)"]
+
+
+def test_the_comparison_view_is_stored_on_the_experiment(tmp_path) -> None:
+    """label_parent_run stores the runs-table view the comparison link opens: MLflow's UI reads it from the
+    experiment tag mlflow.sharedViewState.<key> (JSON: selected columns, sort)."""
+    before = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        experiment = mlflow.create_experiment("e")
+        run = mlflow.MlflowClient().create_run(experiment)
+        label_parent_run(run.info.run_id, "default · local · params 0")
+        tags = mlflow.MlflowClient().get_experiment(experiment).tags
+    finally:
+        mlflow.set_tracking_uri(before)
+    view = json.loads(tags["mlflow.sharedViewState.rl-distill-comparison"])
+    assert view["selectedColumns"][:3] == ["metrics.`eval/accuracy`", "metrics.`eval/accuracy_ci_low`",
+                                           "metrics.`eval/accuracy_ci_high`"]
+    assert {"tags.`method`", "tags.`seed`", "tags.`alpha`", "metrics.`eval/response_tokens`"} <= set(
+        view["selectedColumns"])
+    assert tags["mlflow.experimentKind"] == "custom_model_development"

@@ -180,7 +180,8 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
     A resume first re-publishes the checkpoint's metric history through ``log_fn``, step by step, so the run it
     logs into (``tracking_run``: its id, kept in the checkpoint) holds every step exactly once: steps up to the
     checkpoint from the history, later ones as they are trained. The run that was interrupted keeps what it logged;
-    ``TrainResult.earlier_tracking_runs`` names it.
+    ``TrainResult.earlier_tracking_runs`` names it. Resuming into a run the checkpoint already names re-publishes
+    nothing (that run holds the history).
     """
     output_dir = Path(output_dir)
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
@@ -214,7 +215,8 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
             if accelerator.is_main_process:
                 log.info("%s: resuming from step %d of %d (checkpoint %s)", label, state.step, total, last_good)
     earlier_runs = tuple(r for r in state.tracking_runs if r != tracking_run)
-    if tracking_run is not None and tracking_run not in state.tracking_runs:
+    same_run = tracking_run is not None and tracking_run in state.tracking_runs  # it already holds the history
+    if tracking_run is not None and not same_run:
         state.tracking_runs.append(tracking_run)
     _check_finite(model, optimizer, "the starting weights" if resumed_from is None else f"checkpoint {last_good}",
                   last_good, ckpt_root, config)
@@ -251,7 +253,7 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
         if log_fn is not None and accelerator.is_main_process:
             log_fn(logs, step)
 
-    if resumed_from is not None and log_fn is not None and accelerator.is_main_process:
+    if resumed_from is not None and not same_run and log_fn is not None and accelerator.is_main_process:
         for step, logs in history.by_step():  # the checkpoint's steps into this run, each once
             log_fn(logs, step)
     try:

@@ -36,8 +36,13 @@ def metric_key(metric: str, difficulty: str) -> str:
 
 
 def mlflow_metrics(summary: pl.DataFrame, samples: pl.DataFrame) -> dict[str, float]:
-    """``eval/*`` metrics of one model's summary, plus ``eval/n_problems`` (and per level)."""
+    """``eval/*`` metrics of one model's summary, plus ``eval/n_problems`` (and per level). Over all problems, a
+    metric's 95% CI bounds come along as ``eval/<metric>_ci_low`` / ``_ci_high`` (columns of the MLflow runs table)."""
     metrics = {metric_key(r["metric"], r["difficulty"]): r["value"] for r in summary.iter_rows(named=True)}
+    for r in summary.filter(pl.col("difficulty") == ALL).iter_rows(named=True):
+        for bound in ("ci_low", "ci_high"):
+            if r[bound] is not None:
+                metrics[f"{metric_key(r['metric'], ALL)}_{bound}"] = r[bound]
     per_level = samples.group_by("difficulty").agg(pl.col("example_id").n_unique().alias("n"))
     metrics["eval/n_problems"] = float(samples["example_id"].n_unique())
     for row in per_level.iter_rows(named=True):

@@ -67,11 +67,14 @@ def summary_table(table: pl.DataFrame, title: str) -> Table:
 
 
 def print_summary(tables: Sequence[tuple[str, pl.DataFrame, str]], mlflow_url: str | None,
-                  console: Console | None = None) -> None:
-    """Print each ``(title, table, report path)`` and the MLflow link (the last lines of the run)."""
+                  console: Console | None = None, comparison_url: str | None = None) -> None:
+    """Print each ``(title, table, report path)``, the link to the MLflow comparison view (when there are tables)
+    and the MLflow run's link (the last lines of the run)."""
     console = console or Console()
     for title, table, report in tables:
         console.print(summary_table(table, title))
         console.print(f"report: {report}")
+    if tables and comparison_url is not None:
+        console.print(f"MLflow comparison: {comparison_url}", soft_wrap=True)
     if mlflow_url is not None:  # never wrapped: a terminal makes the whole URL one link
         console.print(f"MLflow run: {mlflow_url}  (open it with `make ui`)", soft_wrap=True)

@@ -250,8 +250,32 @@ def parent_run_name(pipelines: list[str] | None, env: str, params: Mapping[str, 
 
 
 def label_parent_run(run_id: str, name: str) -> None:
-    """Give the run a human name and open its experiment on the model-training view (runs table, charts)."""
+    """Give the run a human name, open its experiment on the model-training view (runs table, charts) and store the
+    comparison view (:func:`comparison_view_url`) on it."""
     client = mlflow.MlflowClient()
     client.set_tag(run_id, "mlflow.runName", name)
     experiment_id = client.get_run(run_id).info.experiment_id
     client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
+    client.set_experiment_tag(experiment_id, SHARED_VIEW_PREFIX + COMPARISON_VIEW_KEY, json.dumps(COMPARISON_VIEW))
+
+
+# MLflow's UI restores a runs-table view (its columns, sort, filter) from the experiment tag
+# `mlflow.sharedViewState.<key>` when the URL carries `?viewStateShareKey=<key>` (its "Share" button writes such
+# tags). Column ids are `<attributes|metrics|params|tags>.`<name>``.
+SHARED_VIEW_PREFIX, COMPARISON_VIEW_KEY = "mlflow.sharedViewState.", "rl-distill-comparison"
+COMPARISON_COLUMNS = (
+    "metrics.`eval/accuracy`", "metrics.`eval/accuracy_ci_low`", "metrics.`eval/accuracy_ci_high`",
+    "metrics.`eval/response_tokens`", "metrics.`eval/trace_consistency`",
+    "tags.`method`", "tags.`seed`", "tags.`alpha`", "attributes.`Models`",
+)
+# Only evaluated runs (one row per model, not nested under their parents), best test accuracy first.
+COMPARISON_VIEW = {"selectedColumns": list(COMPARISON_COLUMNS), "searchFilter": 'metrics."eval/accuracy" >= 0',
+                   "orderByKey": "metrics.`eval/accuracy`", "orderByAsc": False}
+
+
+def comparison_view_url(experiment_id: str, host: str = "127.0.0.1", port: str | int = "5000") -> str:
+    """The experiment's runs table with the comparison columns (test accuracy and its 95% CI, response tokens,
+    trace consistency, the method / seed / alpha tags, the logged model), as :func:`label_parent_run` stored it,
+    in MLflow 3's model-training view (its UI otherwise opens on the GenAI overview of traces)."""
+    return (f"http://{host}:{port}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+            f"&viewStateShareKey={COMPARISON_VIEW_KEY}")

@@ -104,8 +104,8 @@ def evaluate_checkpoint(model_dir: ModelDir, test_examples: pl.DataFrame, params
     summary = summarize(samples, cfg.ks, n_resamples=cfg.bootstrap.n_resamples, level=cfg.bootstrap.level,
                         seed=cfg.bootstrap.seed)
     acc = summary.filter((pl.col("metric") == "accuracy") & (pl.col("difficulty") == ALL))
-    log.info("evaluation of %s on %d problems: accuracy %s", model_name, frame.height,
-             f"{acc['value'][0]:.3f}" if acc.height else "n/a (greedy only)")
+    log.info("%s: accuracy %s (n=%d)", model_name,
+             f"{acc['value'][0]:.3f}" if acc.height else "n/a", frame.height)
     return samples, _log_metrics(model_name, model_dir.path, mlflow_metrics(summary, samples), summary, cfg)
 
 
