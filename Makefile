@@ -11,7 +11,7 @@ PIPELINE ?= __default__
 HOST   := 127.0.0.1
 export KEDRO_DISABLE_TELEMETRY := true
 
-.PHONY: setup run smoke test test-fast lint viz viz-build ui bench clean-runs
+.PHONY: setup run smoke test test-fast lint viz viz-build ui notebook bench clean-runs
 
 setup: $(STAMP)
 
@@ -42,6 +42,9 @@ viz: $(STAMP)  ## kedro-viz on http://127.0.0.1:4141 (Ctrl-C stops the server an
 
 viz-build: $(STAMP)  ## static kedro-viz site in build/
 	$(BIN)/kedro viz build
+
+notebook: $(STAMP)  ## Jupyter Notebook with the project's kernel (notebooks/compare_methods.ipynb); Ctrl-C stops it
+	$(BIN)/kedro jupyter notebook --no-browser --ip $(HOST)
 
 ui: $(STAMP)  ## MLflow UI on http://127.0.0.1:5000 against mlruns/ (Ctrl-C stops the server and its workers)
 	@MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false setsid $(BIN)/mlflow ui --host $(HOST) --port 5000 --workers 1 \

@@ -37,3 +37,55 @@ def test_notebook_runs_on_the_smoke_output(smoke_project: Path, tmp_path: Path,
         assert model in html, model
     assert "accuracy 95% CI" in html and "16.000" not in html  # the CI column; the problem count is an integer
     assert not (tmp_path / "mlruns").exists()  # read-only against the project's store
+
+
+@pytest.mark.slow
+def test_kedro_jupyter_notebook_serves_the_notebook_with_the_project_kernel(project_factory, tmp_path: Path) -> None:
+    """The dev extra's Jupyter front end: `kedro jupyter notebook` starts, installs the project's kernel (the
+    default), serves notebooks/compare_methods.ipynb, and that kernel starts."""
+    import json
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    project = project_factory()
+    (project / "notebooks").mkdir()
+    (project / "notebooks" / NOTEBOOK.name).write_bytes(NOTEBOOK.read_bytes())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "JUPYTER_DATA_DIR": str(tmp_path / "jupyter"),
+           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}  # the kernel spec goes to tmp, not ~/.local
+    cmd = [str(Path(sys.executable).with_name("kedro")), "jupyter", "notebook", "--no-browser", "--allow-root",
+           f"--port={port}", "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=t0ken"]
+    server = subprocess.Popen(cmd, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+
+    def api(path: str, data: bytes | None = None) -> dict:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/{path}", data=data,
+                                         headers={"Authorization": "token t0ken"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                specs = api("kernelspecs")
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read().decode()[-3000:]
+                assert time.monotonic() < deadline, "the Jupyter server did not answer within 120 s"
+                time.sleep(1)
+        assert specs["default"] == "kedro_rl_distill" and "kedro_rl_distill" in specs["kernelspecs"]
+        notebook = api("contents/notebooks/compare_methods.ipynb")
+        assert notebook["type"] == "notebook" and notebook["content"]["cells"]
+        kernel = api("kernels", data=json.dumps({"name": "kedro_rl_distill"}).encode())
+        assert kernel["name"] == "kedro_rl_distill" and kernel["execution_state"] in ("starting", "idle")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

@@ -25,6 +25,8 @@ from rl_distill.known_methods import known_methods
 # One fixed style per model: the two base models, then every registered method id in sorted order
 # (architecture principle 8: one id per method everywhere).
 _BASE = ("teacher", "student_init")
+# Runs that train or score something but are no model of the report: their own colours in MLflow, after the methods.
+_AUXILIARY = ("rtap_confidence", "teacher_scoring")
 _COLORS = ("#4d4d4d", "#a6a6a6", "#8c564b", "#1f77b4", "#ff7f0e", "#d62728", "#2ca02c",
            "#9467bd", "#17becf", "#bcbd22", "#e377c2", "#7f7f7f")
 _MARKERS = ("s", "D", "v", "o", "^", "*", "P", "X", "<", ">", "h", "p")
@@ -35,7 +37,7 @@ PAPER_ALPHA_ABLATION = {0.1: (89.0, 78.4), 0.3: (90.1, 80.3), 0.5: (90.0, 80.5),
 
 def method_styles(names: Sequence[str]) -> dict[str, tuple[str, str]]:
     """``{name: (color, marker)}``: a known method id always gets its own style, other names spare ones."""
-    known = (*_BASE, *known_methods())
+    known = (*_BASE, *known_methods(), *_AUXILIARY)
     styles: dict[str, tuple[str, str]] = {}
     spare = iter(range(len(known), 10_000))
     for name in names:

@@ -142,6 +142,8 @@ def run_color(name: str) -> str:
 
     >>> run_color("rlad") == run_color("eval.rlad") != run_color("grpo")
     True
+    >>> run_color("rtap_confidence") != run_color("teacher_scoring")
+    True
     """
     from rl_distill.evaluation.figures import method_styles
 
