@@ -109,3 +109,41 @@ def test_reference_traces_of_the_real_task_score_as_correct() -> None:
     # every injected self-correction writes one "wait": the Oops count is exactly the lexicon count of the trace
     assert frame["oops"].to_list() == [count_oops(e.trace) for e in examples]
     assert frame["oops"].sum() > 0
+
+
+def test_max_cycles_cuts_each_reply_after_its_last_allowed_cycle(monkeypatch) -> None:
+    """Issue 19, fix 4: a cycle cap at inference. A model that writes three cycles is cut after the second: its text
+    and token count stop at the second </answer>, so its answer is cycle 2's, as if generation had stopped there."""
+    import torch
+
+    from rl_distill.evaluation import samples
+    from rl_distill.models.tokenizer import build_tokenizer
+    from rl_distill.rollout import base
+
+    tokenizer = build_tokenizer(TASK.alphabet)
+    cycles = ["<think>a</think><answer>A</answer>", "<think>b</think><answer>Ab</answer>",
+              "<think>a</think><answer>b</answer>"]
+    reply = tokenizer.encode("".join(cycles), add_special_tokens=False) + [tokenizer.eos_token_id]
+    short = tokenizer.encode(cycles[0], add_special_tokens=False) + [tokenizer.eos_token_id]
+
+    class Scripted(base.RolloutEngine):
+        def sample(self, model, tok, prompt_ids, prompt_mask, cfg, listener=None):
+            rows = [reply, short]
+            width = max(len(r) for r in rows)
+            return torch.tensor([r + [tok.pad_token_id] * (width - len(r)) for r in rows])
+
+    monkeypatch.setattr(base, "build_rollout_engine", lambda cfg: Scripted())
+    model = torch.nn.Linear(1, 1)  # only its device is read
+
+    def run(max_cycles):
+        cfg = EvalConfig(num_samples=2, greedy=False, max_cycles=max_cycles, progress=False)
+        return samples.generate_completions(model, tokenizer, [EX], cfg)
+
+    free, capped = run(None), run(2)
+    assert [c.text for c in free] == ["".join(cycles), cycles[0]]
+    assert [c.n_tokens for c in free] == [len(reply), len(short)]
+    assert [c.text for c in capped] == ["".join(cycles[:2]), cycles[0]]
+    two = len(tokenizer.encode("".join(cycles[:2]), add_special_tokens=False))
+    assert [c.n_tokens for c in capped] == [two, len(short)]
+    assert score_sample(TASK, EX, capped[0].text, max_cycles=2).correct  # cycle 2's answer "Ab"
+    assert not score_sample(TASK, EX, free[0].text).correct  # uncapped, cycle 3's "b" would count

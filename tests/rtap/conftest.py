@@ -45,14 +45,21 @@ def scripted(monkeypatch, tokenizer):
     calls = []
 
     def fake_generate_cycle(model, tok, contexts, cfg, batch_size=None):
+        # The scripted "sampler" gives token k of a cycle the log-prob -(k + 1) / 100 and its eos -0.5, so the
+        # tests can follow each kept token's recorded log-prob. A call with max_new_tokens=1 is the eos peek:
+        # it writes the first token of what the script has next (eos when the script has nothing more).
         out = []
         for ctx in contexts:
             text = tok.decode(ctx, skip_special_tokens=False).replace("<bos>", "")
             prompt = text.split("\n")[0] + "\n"
             t = text.count("</answer>")
-            calls.append((prompt, t))
-            cycle, stop = SCRIPT[prompt][t]
-            out.append((tok.encode(cycle, add_special_tokens=False), stop))
+            calls.append((prompt, t, cfg.max_new_tokens))
+            cycle, stop = SCRIPT[prompt][t] if t < len(SCRIPT[prompt]) else ("", "eos")
+            ids = tok.encode(cycle, add_special_tokens=False)
+            if cfg.max_new_tokens == 1 and ids:
+                ids, stop = ids[:1], "length"
+            out.append(trajectory.SampledCycle(ids, stop, [-(k + 1) / 100 for k in range(len(ids))],
+                                               eos_logprob=-0.5 if stop == "eos" else None))
         return out
 
     monkeypatch.setattr(trajectory, "generate_cycle", fake_generate_cycle)

@@ -60,10 +60,13 @@ def test_engine_needs_known_prompts(model, tokenizer, task) -> None:
         engine.generate(model, tokenizer, ["5+5\n"], RolloutConfig(group_size=1))
 
 
-def test_engine_refuses_sampler_logprobs(model, tokenizer, task) -> None:
+def test_engine_takes_old_logprobs_from_the_sampler(model, tokenizer, task) -> None:
     engine = RecursiveRolloutEngine(task, {"1+2\n": "3"}, max_cycles=2)
-    with pytest.raises(ValueError, match="use old_logprobs: auto or forward"):
-        engine.generate(model, tokenizer, ["1+2\n"], RolloutConfig(group_size=1), from_sampler=True)
+    torch.manual_seed(0)
+    batch = engine.generate(model, tokenizer, ["1+2\n"], RolloutConfig(group_size=4, max_new_tokens=8),
+                            from_sampler=True)
+    assert torch.equal(batch.old_logprobs, engine.last.sampled_logprobs)
+    assert (batch.old_logprobs[batch.response_mask.bool()] < 0).all()
 
 
 def test_answer_lookup_rejects_conflicts() -> None:

@@ -63,15 +63,15 @@ def test_cycle_spans() -> None:
 
 
 @pytest.mark.parametrize(
-    ("stops", "m", "eos_after", "end_with_eos", "expected"),
+    ("stops", "m", "eos_after", "expected"),
     [
-        (["answer", "answer", "answer"], 1, False, True, True),  # appended after a closed cycle M
-        (["answer", "answer", "answer"], 1, False, False, False),  # nothing sampled right after M
-        (["answer", "answer"], 2, True, False, True),  # the policy's own eos right after cycle M = last
-        (["answer", "answer"], 1, True, False, False),  # its eos followed cycle 2, which is cut
-        (["answer", "eos"], 2, False, False, True),  # eos inside cycle M (malformed) is kept
-        (["answer", "length"], 2, False, True, False),  # cycle M ran out of tokens: no eos invented
+        (["answer", "answer", "answer"], 1, False, False),  # nothing sampled right after M: none appended
+        (["answer"], 1, True, True),  # the policy's own eos right after cycle M = last (e.g. the peek)
+        (["answer", "answer"], 2, True, True),
+        (["answer", "answer"], 1, True, False),  # its eos followed cycle 2, which is cut
+        (["answer", "eos"], 2, False, True),  # eos inside cycle M (malformed) is kept
+        (["answer", "length"], 2, False, False),  # cycle M ran out of tokens: no eos invented
     ],
 )
-def test_ends_with_eos(stops: list[str], m: int, eos_after: bool, end_with_eos: bool, expected: bool) -> None:
-    assert ends_with_eos(stops, m, eos_after, end_with_eos) is expected
+def test_ends_with_eos(stops: list[str], m: int, eos_after: bool, expected: bool) -> None:
+    assert ends_with_eos(stops, m, eos_after) is expected

@@ -14,6 +14,9 @@ One job: what goes into a training checkpoint and how it comes back. Layout of `
   (JSON) and torch's CPU / CUDA generator states (uint8 tensors), per process;
 - ``trainer_state.json``: step, non-finite counters, early-stopping state, metric history, the config, and the LR
   scheduler's ``state_dict`` (numbers only);
+- ``extra/`` (only for runs with a :class:`CheckpointedState`, e.g. R-TAP's confidence generator in stage 2): the
+  state of a training component outside the policy that the next steps depend on, written by its own
+  ``save_checkpoint`` and read back by ``load_checkpoint``;
 - ``COMPLETE``: the manifest written last (:mod:`rl_distill.models.checkpoint`); the directory is renamed into place
   only after it exists, so a crash mid-write leaves a ``.tmp_*`` directory that is never loaded. Verification also
   refuses non-finite weights, and nothing is saved from a non-finite model or optimizer state.
@@ -28,7 +31,7 @@ import random
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -51,6 +54,16 @@ MODEL_DIR = "model"
 STATE_DIR = "state"
 TRAINER_STATE = "trainer_state.json"
 ACCELERATE_RNG_PICKLE = "random_states_{}.pkl"  # accelerate's file (torch.save); replaced by rng_state_<i>.*
+EXTRA_DIR = "extra"
+
+
+class CheckpointedState(Protocol):
+    """A training component with state of its own (beside the policy, optimizer and RNGs) that the checkpoint must
+    carry for a resume to continue bit for bit. Written on the main process; restored on every process."""
+
+    def save_checkpoint(self, directory: Path) -> None: ...
+
+    def load_checkpoint(self, directory: Path) -> None: ...
 
 
 class CheckpointLoadError(RuntimeError):
@@ -114,7 +127,8 @@ def gathered_state_dict(accelerator: Any, model: Any) -> dict[str, Any] | None:
 
 
 def save_training_checkpoint(accelerator: Any, model: Any, optimizer: Any, scheduler: Any, tokenizer: Any,
-                             root: Path, state: TrainerState, keep_last: int) -> Path:
+                             root: Path, state: TrainerState, keep_last: int,
+                             extra: CheckpointedState | None = None) -> Path:
     """Write ``root/step_<state.step>`` atomically, then keep only the newest ``keep_last``. Collective.
 
     Refuses (:class:`~rl_distill.models.finite.NonFiniteStateError`) to write a model or optimizer state holding
@@ -136,6 +150,9 @@ def save_training_checkpoint(accelerator: Any, model: Any, optimizer: Any, sched
         save_hf_dir(accelerator.unwrap_model(model), tokenizer, tmp / MODEL_DIR, full)
         state.scheduler = scheduler.state_dict()
         (tmp / TRAINER_STATE).write_text(json.dumps(asdict(state), indent=1, sort_keys=True))
+        if extra is not None:
+            (tmp / EXTRA_DIR).mkdir()
+            extra.save_checkpoint(tmp / EXTRA_DIR)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         commit_atomic_dir(tmp, target, meta={"step": state.step})
@@ -144,9 +161,10 @@ def save_training_checkpoint(accelerator: Any, model: Any, optimizer: Any, sched
     return target
 
 
-def restore_latest(accelerator: Any, root: Path, config: dict[str, Any],
-                   scheduler: Any) -> tuple[TrainerState, Path] | None:
-    """Load the newest complete checkpoint under ``root`` into the prepared objects; None when there is none.
+def restore_latest(accelerator: Any, root: Path, config: dict[str, Any], scheduler: Any,
+                   extra: CheckpointedState | None = None) -> tuple[TrainerState, Path] | None:
+    """Load the newest complete checkpoint under ``root`` into the prepared objects (and ``extra``); None when there
+    is none.
 
     Partial, corrupt or non-finite checkpoints are skipped with a :class:`CheckpointWarning`. A config that differs
     from the checkpoint's is warned about (the run continues with the new config). A state that verifies but does
@@ -162,6 +180,11 @@ def restore_latest(accelerator: Any, root: Path, config: dict[str, Any],
         raw = json.loads((path / TRAINER_STATE).read_text())
         state = TrainerState(**raw)
         scheduler.load_state_dict(state.scheduler)
+        if extra is not None:
+            if not (path / EXTRA_DIR).is_dir():
+                raise FileNotFoundError(f"no {EXTRA_DIR}/ directory: the checkpoint holds no state for "
+                                        f"{type(extra).__name__}")
+            extra.load_checkpoint(path / EXTRA_DIR)
     except Exception as exc:
         raise CheckpointLoadError(
             f"checkpoint {path} passed its checksums but cannot be loaded ({type(exc).__name__}: {exc}). It was "

@@ -30,7 +30,7 @@ def reject_sample(teacher: torch.nn.Module, tokenizer: Any, task: Any, examples:
     rows = []
     for lo in range(0, len(examples), sampling.batch_size):
         chunk = examples[lo:lo + sampling.batch_size]
-        batch = engine.generate(teacher, tokenizer, [e.prompt for e in chunk], rollout)
+        batch = engine.generate(teacher, tokenizer, [e.prompt for e in chunk], rollout, with_logprobs=False)
         seen = set()
         for text, i in zip(batch.texts, batch.prompt_index.tolist()):
             ex = chunk[i]

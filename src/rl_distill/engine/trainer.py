@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from rl_distill.core.losses import build_policy_loss
 from rl_distill.engine.checkpointing import (
+    CheckpointedState,
     TrainerState,
     gathered_state_dict,
     restore_latest,
@@ -166,7 +167,7 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
           reference: torch.nn.Module | None = None, log_fn: LogFn | None = None, output_dir: Path,
           reward_fn: RewardFn | None = None, progress: bool = True, teacher_tokenizer: Any = None,
           rollout_engine: RolloutEngine | None = None, label: str | None = None,
-          tracking_run: str | None = None) -> TrainResult:
+          tracking_run: str | None = None, extra_state: CheckpointedState | None = None) -> TrainResult:
     """Train ``policy`` in place with the method named by ``config.loss.name``; see the module docstring.
 
     ``teacher`` is needed by losses with ``needs_teacher`` (kl_kd, rlad); ``reference`` defaults to a frozen copy of
@@ -176,6 +177,8 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
     ``rollout_engine``, if given, replaces the configured engine for training rollouts only (R-TAP's recursive
     cycles); validation keeps sampling freely with the engine ``config.rollout`` names. ``label`` names the run in
     the progress bar and the log (``<model>/<phase>``, e.g. ``teacher/grpo``; default: the loss name).
+    ``extra_state`` (e.g. R-TAP's reward function, which trains its confidence generator as it goes) is saved in
+    every checkpoint and restored on resume.
 
     A resume first re-publishes the checkpoint's metric history through ``log_fn``, step by step, so the run it
     logs into (``tracking_run``: its id, kept in the checkpoint) holds every step exactly once: steps up to the
@@ -208,7 +211,7 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
     config_dict = _config_dict(config)
     state, resumed_from, last_good = TrainerState(config=config_dict), None, None
     if config.checkpoint.resume:
-        restored = restore_latest(accelerator, ckpt_root, config_dict, scheduler)
+        restored = restore_latest(accelerator, ckpt_root, config_dict, scheduler, extra_state)
         if restored is not None:
             state, last_good = restored
             state.config, resumed_from = config_dict, state.step
@@ -317,7 +320,7 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
             due = state.step % config.checkpoint.every == 0 or state.step == total or state.stopped_early
             if due and state.nonfinite_consecutive == 0:  # never checkpoint inside a non-finite streak
                 last_good = save_training_checkpoint(accelerator, model, optimizer, scheduler, tokenizer, ckpt_root,
-                                                     state, config.checkpoint.keep_last)
+                                                     state, config.checkpoint.keep_last, extra_state)
     finally:
         bar.close()
 

@@ -44,9 +44,10 @@ class EvalConfig:
     ``num_samples`` = k sampled completions per problem at ``temperature`` / ``top_p`` (paper: 0.6 / 0.95),
     plus one greedy completion when ``greedy``. ``prompts_per_batch`` prompts go to the engine per call (each
     expands to ``num_samples`` rows); ``generation_batch_size`` bounds the rows per ``generate`` / scoring
-    call and ``engine_options`` go to the rollout engine. ``max_cycles`` caps the think-answer cycles of a
-    well-formed reply (None: any; 1 for single-cycle methods, 4 for R-TAP). ``seed`` fixes the sampling RNG
-    of the whole evaluation.
+    call and ``engine_options`` go to the rollout engine. ``max_cycles`` caps the think-answer cycles at
+    inference (None: any; 4 for R-TAP, the paper's T): a reply ends right after its ``max_cycles``-th
+    ``</answer>`` (:func:`cycle_cap_lengths`), and a well-formed reply has at most that many cycles. ``seed`` fixes
+    the sampling RNG of the whole evaluation.
     """
 
     num_samples: int = 8
@@ -157,7 +158,7 @@ def generate_completions(model: Any, tokenizer: Any, examples: Sequence[Example]
     Generation goes through ``rl_distill.rollout`` (``build_rollout_engine(RolloutConfig(...)).generate``):
     each call gets ``prompts_per_batch`` prompts and returns N = B * G rows grouped by ``prompt_index``; the
     response length is the number of real response tokens (``response_mask`` row sum, eos included as the
-    engine counts it).
+    engine counts it), after the ``cfg.max_cycles`` cap.
     """
     # Imported here: the rollout engine pulls in torch and transformers, which scoring alone never needs.
     from tqdm.auto import tqdm
@@ -174,16 +175,54 @@ def generate_completions(model: Any, tokenizer: Any, examples: Sequence[Example]
             rollout_cfg = _rollout_config(RolloutConfig, cfg, group, temperature, top_p)
             engine = build_rollout_engine(rollout_cfg)
             for batch in batches:
-                result = engine.generate(model, tokenizer, [e.prompt for e in batch], rollout_cfg)
-                lengths = result.response_mask.sum(dim=1).tolist()  # [N]
+                result = engine.generate(model, tokenizer, [e.prompt for e in batch], rollout_cfg,
+                                         with_logprobs=False)  # evaluation needs no old log-probs
+                texts, lengths = _capped(result, tokenizer, cfg.max_cycles)  # [N]
                 seen: dict[int, int] = {}
                 for row, prompt_idx in enumerate(result.prompt_index.tolist()):
                     idx = seen.get(prompt_idx, 0)
                     seen[prompt_idx] = idx + 1
-                    out.append(Completion(batch[prompt_idx], decoding, idx, result.texts[row],
-                                          int(lengths[row])))
+                    out.append(Completion(batch[prompt_idx], decoding, idx, texts[row], int(lengths[row])))
                 bar.update(1)
     return out
+
+
+def cycle_cap_lengths(response_ids: Sequence[Sequence[int]], lengths: Sequence[int], close_ids: Sequence[int],
+                      max_cycles: int) -> list[int]:
+    """Each response's length once cut right after its ``max_cycles``-th ``</answer>`` (the token sequence
+    ``close_ids``); a response with fewer closed cycles keeps ``lengths[i]``. Cutting after generation is exactly
+    stopping there: later tokens never change earlier ones.
+
+    >>> cycle_cap_lengths([[5, 7, 5, 7, 5, 7, 2], [5, 7, 2]], [7, 3], close_ids=[7], max_cycles=2)
+    [4, 3]
+    """
+    k, out = len(close_ids), []
+    for ids, length in zip(response_ids, lengths):
+        seen, cut = 0, length
+        for pos in range(length - k + 1):
+            if list(ids[pos:pos + k]) == list(close_ids):
+                seen += 1
+                if seen == max_cycles:
+                    cut = pos + k
+                    break
+        out.append(cut)
+    return out
+
+
+def _capped(result: Any, tokenizer: Any, max_cycles: int | None) -> tuple[list[str], list[int]]:
+    """Texts and lengths of a rollout's rows, cut after ``max_cycles`` cycles when set."""
+    lengths = result.response_mask.sum(dim=1).tolist()
+    if max_cycles is None:
+        return list(result.texts), lengths
+    from rl_distill.rollout.base import decode_responses
+    from rl_distill.tasks.format import ANSWER_CLOSE
+
+    ids = result.response_ids.tolist()
+    capped = cycle_cap_lengths(ids, lengths, tokenizer.encode(ANSWER_CLOSE, add_special_tokens=False), max_cycles)
+    mask = result.response_mask.clone()
+    for row, cut in enumerate(capped):
+        mask[row, cut:] = 0
+    return decode_responses(tokenizer, result.response_ids, mask), capped
 
 
 def _rollout_config(config_cls: Any, cfg: EvalConfig, group: int, temperature: float, top_p: float) -> Any:

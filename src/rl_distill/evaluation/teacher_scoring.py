@@ -88,7 +88,7 @@ def sample_and_score(model: Any, tokenizer: Any, task: Task, examples: Sequence[
     chunks = range(0, len(examples), cfg.prompts_per_batch)
     for lo in tqdm(chunks, desc=desc, leave=False, disable=len(chunks) < 2):
         chunk = examples[lo:lo + cfg.prompts_per_batch]
-        batch = engine.generate(model, tokenizer, [e.prompt for e in chunk], rollout)
+        batch = engine.generate(model, tokenizer, [e.prompt for e in chunk], rollout, with_logprobs=False)
         correct = torch.tensor([task.verify(text, chunk[int(i)].answer) == Verdict.CORRECT
                                 for text, i in zip(batch.texts, batch.prompt_index)], dtype=torch.float32)
         rates += correct.view(len(chunk), cfg.k).mean(dim=1).tolist()  # rows are grouped by prompt

@@ -11,7 +11,8 @@ score (R-TAP, Lee, Chee, Ro, arXiv 2603.02099, Sec. 3 "confidence generator" and
 - Stage 1 (:meth:`ConfidenceGenerator.fit`): AdamW with the learning rate decaying linearly from ``lr`` to ``lr_end``
   over the fit's steps (paper: 1e-5 -> 1e-6). Stage 2 (:meth:`ConfidenceGenerator.update`): a few steps on the fresh
   cycles of each RL step at a constant learning rate, with the optimizer state kept across steps (Algorithm 1).
-- Saved as a directory: ``body/`` (``save_pretrained``, safetensors), ``head.safetensors`` and ``confidence.json``.
+- Saved as a directory: ``body/`` (``save_pretrained``, safetensors), ``head.safetensors`` and ``confidence.json``
+  (plus the stage-2 optimizer state inside training checkpoints, so a resumed stage 2 is bit-identical).
 
 Never used at inference. Shapes: K (question, cycle) pairs, L tokens, d hidden size.
 """
@@ -36,6 +37,7 @@ INITS = ("policy", "scratch")
 _META = "confidence.json"
 _HEAD = "head.safetensors"
 _BODY = "body"
+_OPTIMIZER = "update_optimizer.pt"
 
 
 def class_balanced_weights(labels: Tensor) -> Tensor:
@@ -235,8 +237,10 @@ class ConfidenceGenerator:
         return {"confidence/update_loss": sum(losses) / len(losses),
                 "confidence/update_positive_rate": float(y.mean())}
 
-    def save(self, path: str | Path) -> Path:
-        """Write ``body/`` (safetensors), ``head.safetensors`` and ``confidence.json`` under ``path``."""
+    def save(self, path: str | Path, *, with_optimizer: bool = False) -> Path:
+        """Write ``body/`` (safetensors), ``head.safetensors`` and ``confidence.json`` under ``path``; with
+        ``with_optimizer`` also the stage-2 optimizer's state (``update_optimizer.pt``, tensors and numbers only),
+        so that :meth:`restore` continues the updates exactly."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.model.body.save_pretrained(path / _BODY)
@@ -244,7 +248,23 @@ class ConfidenceGenerator:
         meta = {"format": 1, "method": "rtap", "paper": "arXiv 2603.02099", "batch_size": self.batch_size,
                 "hidden_size": self.model.body.config.hidden_size}
         (path / _META).write_text(json.dumps(meta, indent=2))
+        if with_optimizer and self._update_optimizer is not None:
+            torch.save(self._update_optimizer.state_dict(), path / _OPTIMIZER)
         return path
+
+    def restore(self, path: str | Path) -> None:
+        """Load the weights (and the stage-2 optimizer state, when saved) written by :meth:`save` into this
+        generator, in place: whoever holds it sees the restored C_phi. The optimizer file is read with
+        ``torch.load(weights_only=True)`` (tensors and plain containers only)."""
+        path = Path(path)
+        body = AutoModel.from_pretrained(path / _BODY)
+        self.model.body.load_state_dict(body.state_dict())
+        self.model.head.load_state_dict(load_file(path / _HEAD))
+        self._update_optimizer = None
+        if (path / _OPTIMIZER).exists():
+            optimizer = torch.optim.AdamW(self.model.parameters())
+            optimizer.load_state_dict(torch.load(path / _OPTIMIZER, map_location=self.device, weights_only=True))
+            self._update_optimizer = optimizer
 
     @classmethod
     def load(cls, path: str | Path, tokenizer: Any, device: str | torch.device = "cpu") -> ConfidenceGenerator:

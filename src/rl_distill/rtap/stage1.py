@@ -97,9 +97,9 @@ def sample_cycles(policy: torch.nn.Module, tokenizer: Any, task: Task, examples:
         rows = [row[m.bool()].tolist() for row, m in zip(ids, mask)]
         contexts = [row for row in rows for _ in range(samples_per_question)]
         results = generate_cycle(policy, tokenizer, contexts, rollout)
-        for k, (cycle_ids, _stop) in enumerate(results):
+        for k, cycle in enumerate(results):
             ex = chunk[k // samples_per_question]
-            text = decode_cycle(tokenizer, cycle_ids)
+            text = decode_cycle(tokenizer, cycle.ids)
             prompts.append(ex.prompt)
             cycles.append(text)
             labels.append(task.verify(text, ex.answer) == Verdict.CORRECT)

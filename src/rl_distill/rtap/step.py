@@ -18,8 +18,10 @@ Metric names are bare (the engine prefixes ``rollout/``): ``r_increase``, ``r_fi
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -47,10 +49,10 @@ class RecursiveRolloutEngine(RolloutEngine):
     """Cycle-by-cycle rollouts (R-TAP) behind the rollout-engine interface; answers come from ``answers``."""
 
     def __init__(self, task: Task, answers: Mapping[str, str], *, max_cycles: int, stop_at_correct: bool = True,
-                 end_with_eos: bool = True) -> None:
+                 sample_eos: bool = True) -> None:
         super().__init__()
         self.task, self.answers = task, dict(answers)
-        self.max_cycles, self.stop_at_correct, self.end_with_eos = max_cycles, stop_at_correct, end_with_eos
+        self.max_cycles, self.stop_at_correct, self.sample_eos = max_cycles, stop_at_correct, sample_eos
         self.last: RecursiveRollout | None = None
 
     def sample(self, model: torch.nn.Module, tokenizer: Any, prompt_ids: Tensor, prompt_mask: Tensor,
@@ -61,16 +63,13 @@ class RecursiveRolloutEngine(RolloutEngine):
                  with_logprobs: bool = True, listener: FinishedRows | None = None,
                  from_sampler: bool = False) -> RolloutBatch:
         # ``listener`` hears nothing: a row is final only after its last cycle, so rows are scored afterwards.
-        if from_sampler:
-            raise ValueError("old_logprobs: sampler: R-TAP's cycle engine does not record sampling log-probs "
-                             "(a trajectory is cut and re-joined after sampling); use old_logprobs: auto or forward")
         missing = [p for p in prompts if p not in self.answers]
         if missing:
             raise KeyError(f"no answer known for prompt {missing[0]!r}: build the engine with the training examples")
         self.last = recursive_rollout(
             model, tokenizer, self.task, prompts, [self.answers[p] for p in prompts], cfg,
-            max_cycles=self.max_cycles, stop_at_correct=self.stop_at_correct, end_with_eos=self.end_with_eos,
-            with_logprobs=with_logprobs)
+            max_cycles=self.max_cycles, stop_at_correct=self.stop_at_correct, sample_eos=self.sample_eos,
+            with_logprobs=with_logprobs, from_sampler=from_sampler)
         return self.last.batch
 
 
@@ -83,11 +82,26 @@ def kept_confidences(conf_rows: Sequence[Sequence[float]], m: Tensor, max_cycles
 
 
 class RTAPRewardFn:
-    """The engine's ``reward_fn`` for R-TAP: Conf-based rewards, then C_phi's stage-2 update (Algorithm 1)."""
+    """The engine's ``reward_fn`` for R-TAP: Conf-based rewards, then C_phi's stage-2 update (Algorithm 1).
+
+    It is also the run's :class:`~rl_distill.engine.checkpointing.CheckpointedState`: every training checkpoint
+    holds C_phi as stage 2 left it (weights, its optimizer's state, the update count that seeds the next update),
+    so a resumed stage 2 scores and updates exactly as the uninterrupted run would.
+    """
+
+    _CALLS = "rtap_reward.json"
 
     def __init__(self, engine: RecursiveRolloutEngine, generator: ConfidenceGenerator, cfg: RTAPConfig) -> None:
         self.engine, self.generator, self.cfg = engine, generator, cfg
         self.calls = 0
+
+    def save_checkpoint(self, directory: Path) -> None:
+        self.generator.save(directory / "confidence", with_optimizer=True)
+        (directory / self._CALLS).write_text(json.dumps({"calls": self.calls}))
+
+    def load_checkpoint(self, directory: Path) -> None:
+        self.generator.restore(directory / "confidence")
+        self.calls = int(json.loads((directory / self._CALLS).read_text())["calls"])
 
     def __call__(self, completions: Sequence[str], examples: Sequence[Example]) -> tuple[Tensor, dict[str, Any]]:
         rollout = self.engine.last

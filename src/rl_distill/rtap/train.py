@@ -10,7 +10,9 @@ One job: the ``rtap`` method's single entry point (R-TAP, Lee, Chee, Ro, arXiv 2
    (:class:`~rl_distill.rtap.step.RecursiveRolloutEngine`) and the R-TAP reward
    (:class:`~rl_distill.rtap.step.RTAPRewardFn`, which also updates C_phi on every step's fresh cycles). The loop is
    the engine's: no second training loop lives here. Validation generates freely (no C_phi), capped at
-   ``max_cycles * per-cycle`` tokens. The final C_phi is saved under ``<output_dir>/confidence``.
+   ``max_cycles * per-cycle`` tokens. Every training checkpoint carries C_phi's stage-2 state (the reward function
+   is the engine's ``extra_state``), so a resume in stage 2 continues bit for bit. The final C_phi is saved under
+   ``<output_dir>/confidence``.
 """
 
 from __future__ import annotations
@@ -112,13 +114,13 @@ def train_rtap(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_exa
 
     engine = RecursiveRolloutEngine(task, answer_lookup(train_examples), max_cycles=config.cycles.max_cycles,
                                     stop_at_correct=config.cycles.stop_at_correct,
-                                    end_with_eos=config.cycles.end_with_eos)
+                                    sample_eos=config.cycles.sample_eos)
     reward_fn = RTAPRewardFn(engine, generator, config)
     stage2 = stage2_train_config(config)
     result = train(policy=policy, tokenizer=tokenizer, task=task, train_examples=train_examples,
                    val_examples=val_examples, config=stage2, reference=reference,
                    log_fn=log_fn, output_dir=output_dir, reward_fn=reward_fn, progress=progress,
-                   rollout_engine=engine, label=f"rtap/{stage2.loss.name}")
+                   rollout_engine=engine, label=f"rtap/{stage2.loss.name}", extra_state=reward_fn)
     final_dir = generator.save(output_dir / FINAL_CONFIDENCE_DIR)
     return RTAPResult(train=result, confidence_metrics=confidence_metrics, confidence_dir=final_dir,
                       confidence_stage1_dir=stage1_dir)

@@ -10,15 +10,19 @@ rewards need (R-TAP, Lee, Chee, Ro, arXiv 2603.02099, Sec. 3 "recursive rollouts
 - M = the 1-indexed first cycle whose answer verifies correct; M = the number of cycles present (C when all were
   generated) if none is. Everything after cycle M is cut: the cut tokens are not in the response, so they carry no
   loss.
-- **[choice]** ``end_with_eos`` (default on): the kept response ends with eos after cycle M when cycle M closed with
-  ``</answer>`` (the eos the policy sampled there, else an appended one, scored like every other token by the
-  old-policy forward pass). Truncation then teaches the policy to stop after its first correct answer, the effect
-  R-TAP reports (output tokens 14.5k -> 4.4k). Off: only an eos the policy itself sampled right after cycle M is kept.
+- Every kept token is a token the policy sampled, and nothing is appended: an eos ends the kept response only
+  when the policy sampled it right after cycle M (or as cycle M's own stop). **[choice]** ``sample_eos`` (default
+  on): where generation stopped for the policy (``stop_at_correct`` after a correct cycle M, or the T-th cycle
+  closed with ``</answer>``), one more token is sampled; if it is eos it is kept, with its sampling log-prob, and
+  trained on like every other token, else it is dropped (it would start a cut cycle). The policy is then rewarded
+  for stopping after its first correct answer only when it did stop, the effect R-TAP reports (output tokens
+  14.5k -> 4.4k). Off: no extra token is sampled.
 - **[choice]** With ``stop_at_correct`` (default) a trajectory stops generating as soon as a cycle is correct: the
-  cycles after M would be cut anyway, so (with ``end_with_eos``) the loss and all rewards are unchanged and the CPU
-  is spared.
+  cycles after M would be cut anyway, so the loss and all rewards are unchanged and the CPU is spared.
 - Old-policy log-probs come from one no-grad forward pass over ``prompt + kept response`` with the shared
-  old-policy scorer (:func:`rl_distill.rollout.base.old_policy_logprobs`), as for every other rollout engine.
+  old-policy scorer (:func:`rl_distill.rollout.base.old_policy_logprobs`), as for every other rollout engine; the
+  sampler's own log-probs of the kept tokens are recorded too (:class:`~rl_distill.rollout.hf.SampledLogprobs`,
+  same semantics) and replace that pass with ``old_logprobs: sampler``.
 
 Shapes: B prompts, G samples per prompt, N = B*G rows, C max cycles, P prompt columns, T response columns.
 """
@@ -26,12 +30,14 @@ Shapes: B prompts, G samples per prompt, N = B*G rows, C max cycles, P prompt co
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
+from transformers import LogitsProcessorList
 
 from rl_distill.rollout.base import (
     RolloutBatch,
@@ -42,7 +48,7 @@ from rl_distill.rollout.base import (
     pad_token_id,
     with_old_logprobs,
 )
-from rl_distill.rollout.hf import generation_config
+from rl_distill.rollout.hf import SampledLogprobs, generation_config
 from rl_distill.tasks.base import Task, Verdict
 from rl_distill.tasks.format import ANSWER_CLOSE, is_well_formed
 
@@ -94,21 +100,22 @@ def truncate_after(cycle_ids: Sequence[Sequence[int]], m: int,
     return ids, cycle_spans([len(c) for c in kept])
 
 
-def ends_with_eos(stops: Sequence[str], m: int, eos_after: bool, end_with_eos: bool) -> bool:
+def ends_with_eos(stops: Sequence[str], m: int, eos_after: bool) -> bool:
     """Whether the kept response (cycles 1..M) ends with eos; ``stops[t-1]`` is how cycle t's generation stopped.
 
-    A sampled eos right after cycle M (``eos_after`` with M the last cycle, or cycle M itself stopped by eos) is kept;
-    with ``end_with_eos`` an eos is also appended after a cycle M that closed with ``</answer>``.
+    Only a sampled eos is kept: cycle M itself stopped by eos, or ``eos_after`` (the policy sampled eos right after
+    its last generated cycle) with M that last cycle. Nothing is ever appended.
 
-    >>> ends_with_eos(["answer", "answer"], m=1, eos_after=False, end_with_eos=True)
+    >>> ends_with_eos(["answer", "answer"], m=1, eos_after=False)
+    False
+    >>> ends_with_eos(["answer"], m=1, eos_after=True)
     True
-    >>> ends_with_eos(["answer", "answer"], m=1, eos_after=True, end_with_eos=False)
+    >>> ends_with_eos(["answer", "answer"], m=1, eos_after=True)
     False
-    >>> ends_with_eos(["answer", "length"], m=2, eos_after=False, end_with_eos=True)
-    False
+    >>> ends_with_eos(["answer", "eos"], m=2, eos_after=False)
+    True
     """
-    sampled = stops[m - 1] == "eos" or (eos_after and m == len(stops))
-    return sampled or (end_with_eos and stops[m - 1] == "answer")
+    return stops[m - 1] == "eos" or (eos_after and m == len(stops))
 
 
 def truncation_mask(cycle_lengths: Sequence[int], m: int, width: int) -> Tensor:
@@ -140,6 +147,8 @@ class RecursiveRollout:
         cycle_correct: per row, whether each generated cycle's answer verifies correct.
         cycle_well_formed: per row, whether each generated cycle is one well-formed think-answer cycle.
         cycle_stops: per row, how each generated cycle's generation stopped ("answer", "eos" or "length").
+        sampled_logprobs: [N, T] fp32, the sampler's log-prob of every kept token (0 on padding); equal to the
+            old-policy forward pass's up to float error.
     """
 
     batch: RolloutBatch
@@ -151,6 +160,7 @@ class RecursiveRollout:
     cycle_correct: list[list[bool]]
     cycle_well_formed: list[list[bool]]
     cycle_stops: list[list[str]]
+    sampled_logprobs: Tensor
 
     @property
     def answer_correct(self) -> Tensor:
@@ -188,12 +198,27 @@ def _left_pad(rows: list[list[int]], pad_id: int, device: torch.device) -> tuple
     return ids.to(device), mask.to(device)
 
 
-def generate_cycle(model: torch.nn.Module, tokenizer: Any, contexts: list[list[int]], cfg: RolloutConfig,
-                   batch_size: int | None = None) -> list[tuple[list[int], str]]:
-    """Sample one cycle after each context (token ids, bos included); returns ``(cycle_ids, stop)`` per context.
+@dataclass(frozen=True)
+class SampledCycle:
+    """One sampled cycle: its token ids, how generation stopped, and the sampler's log-probs of those ids.
 
-    ``stop`` is ``"answer"`` (the cycle ends with ``</answer>``, included), ``"eos"`` (eos sampled; not included) or
-    ``"length"`` (``cfg.max_new_tokens`` reached). The sampling distribution is the HF engine's explicit one.
+    ``stop`` is ``"answer"`` (the cycle ends with ``</answer>``, included), ``"eos"`` (eos sampled: not in ``ids``;
+    its log-prob is ``eos_logprob``) or ``"length"`` (the per-cycle cap was reached). ``logprobs[k]`` is
+    ``log_softmax(logits / T)[ids[k]]`` of the policy that sampled it (:class:`SampledLogprobs`).
+    """
+
+    ids: list[int]
+    stop: str
+    logprobs: list[float]
+    eos_logprob: float | None = None
+
+
+def generate_cycle(model: torch.nn.Module, tokenizer: Any, contexts: list[list[int]], cfg: RolloutConfig,
+                   batch_size: int | None = None) -> list[SampledCycle]:
+    """Sample one cycle after each context (token ids, bos included), recording the sampler's log-probs.
+
+    Generation stops at ``</answer>`` or eos, or after ``cfg.max_new_tokens``. The sampling distribution is the
+    HF engine's explicit one.
     """
     stop_id, eos_id = _answer_close_id(tokenizer), tokenizer.eos_token_id
     pad_id = pad_token_id(tokenizer)
@@ -202,28 +227,31 @@ def generate_cycle(model: torch.nn.Module, tokenizer: Any, contexts: list[list[i
     inner = _unwrap(model)
     device = next(inner.parameters()).device
     step = batch_size or len(contexts)
-    out: list[tuple[list[int], str]] = []
+    out: list[SampledCycle] = []
     was_training = inner.training
     inner.eval()
     try:
         with torch.no_grad():
             for lo in range(0, len(contexts), step):
                 ids, mask = _left_pad(contexts[lo:lo + step], pad_id, device)
-                new = inner.generate(input_ids=ids, attention_mask=mask, generation_config=gen_cfg)[:, ids.shape[1]:]
-                for row in new.tolist():
-                    out.append(_cut_cycle(row, stop_id, eos_id))
+                recorder = SampledLogprobs(cfg.temperature)
+                new = inner.generate(input_ids=ids, attention_mask=mask, generation_config=gen_cfg,
+                                     logits_processor=LogitsProcessorList([recorder]))[:, ids.shape[1]:]
+                logprobs = recorder.logprobs(new)
+                for row, row_lp in zip(new.tolist(), logprobs.tolist()):
+                    out.append(_cut_cycle(row, row_lp, stop_id, eos_id))
     finally:
         inner.train(was_training)
     return out
 
 
-def _cut_cycle(row: list[int], stop_id: int, eos_id: int) -> tuple[list[int], str]:
+def _cut_cycle(row: list[int], logprobs: list[float], stop_id: int, eos_id: int) -> SampledCycle:
     for k, tok in enumerate(row):
         if tok == stop_id:
-            return row[: k + 1], "answer"
+            return SampledCycle(row[: k + 1], "answer", logprobs[: k + 1])
         if tok == eos_id:
-            return row[:k], "eos"
-    return row, "length"
+            return SampledCycle(row[:k], "eos", logprobs[:k], eos_logprob=logprobs[k])
+    return SampledCycle(row, "length", logprobs[: len(row)])
 
 
 def decode_cycle(tokenizer: Any, ids: list[int]) -> str:
@@ -235,12 +263,14 @@ def decode_cycle(tokenizer: Any, ids: list[int]) -> str:
 
 def recursive_rollout(model: torch.nn.Module, tokenizer: Any, task: Task, prompts: list[str], answers: list[str],
                       cfg: RolloutConfig, *, max_cycles: int = 4, stop_at_correct: bool = True,
-                      end_with_eos: bool = True, with_logprobs: bool = True) -> RecursiveRollout:
+                      sample_eos: bool = True, with_logprobs: bool = True,
+                      from_sampler: bool = False) -> RecursiveRollout:
     """Sample ``cfg.group_size`` recursive trajectories per prompt (N = B*G rows, grouped contiguously).
 
     ``cfg.max_new_tokens`` is the per-cycle token cap; ``max_cycles`` is the paper's T (4). ``with_logprobs=False``
     leaves the batch's ``old_logprobs`` at zero (the caller scores them with
-    :func:`~rl_distill.rollout.base.with_old_logprobs`).
+    :func:`~rl_distill.rollout.base.with_old_logprobs`); ``from_sampler`` takes them from the sampler instead of a
+    forward pass. ``sample_eos``: see the module docstring.
     """
     if not prompts or len(prompts) != len(answers):
         raise ValueError(f"need matching non-empty prompts and answers, got {len(prompts)} and {len(answers)}")
@@ -249,45 +279,72 @@ def recursive_rollout(model: torch.nn.Module, tokenizer: Any, task: Task, prompt
     prompt_rows = [row[mask.bool()].tolist() for row, mask in zip(prompt_ids, prompt_mask)]
     n = len(prompts) * group
     row_prompt = [i // group for i in range(n)]
-    cycles: list[list[list[int]]] = [[] for _ in range(n)]
+    cycles: list[list[SampledCycle]] = [[] for _ in range(n)]
     texts: list[list[str]] = [[] for _ in range(n)]
     correct: list[list[bool]] = [[] for _ in range(n)]
     formed: list[list[bool]] = [[] for _ in range(n)]
-    stops: list[list[str]] = [[] for _ in range(n)]
-    eos_after = [False] * n
-    active = list(range(n))
-    for _ in range(max_cycles):
+    eos_after: list[float | None] = [None] * n  # log-prob of an eos sampled right after the last generated cycle
+
+    def context(i: int) -> list[int]:
+        return prompt_rows[row_prompt[i]] + [t for c in cycles[i] for t in c.ids]
+
+    active, halted = list(range(n)), []  # halted: generation stopped here, not by the policy
+    for t in range(max_cycles):
         if not active:
             break
-        contexts = [prompt_rows[row_prompt[i]] + [t for c in cycles[i] for t in c] for i in active]
-        results = generate_cycle(model, tokenizer, contexts, cfg, cfg.generation_batch_size)
+        results = generate_cycle(model, tokenizer, [context(i) for i in active], cfg, cfg.generation_batch_size)
         still = []
-        for i, (ids, stop) in zip(active, results):
-            if stop == "eos" and not ids and cycles[i]:
-                eos_after[i] = True  # the policy stopped right after its previous cycle
+        for i, cycle in zip(active, results):
+            if cycle.stop == "eos" and not cycle.ids and cycles[i]:
+                eos_after[i] = cycle.eos_logprob  # the policy stopped right after its previous cycle
                 continue
-            text = decode_cycle(tokenizer, ids)
-            cycles[i].append(ids)
+            text = decode_cycle(tokenizer, cycle.ids)
+            cycles[i].append(cycle)
             texts[i].append(text)
             ok = task.verify(text, answers[row_prompt[i]]) == Verdict.CORRECT
             correct[i].append(ok)
             formed[i].append(is_well_formed(text, max_cycles=1))
-            stops[i].append(stop)
-            if stop == "answer" and not (stop_at_correct and ok):
-                still.append(i)
+            if cycle.stop == "answer":
+                (halted if (stop_at_correct and ok) or t == max_cycles - 1 else still).append(i)
         active = still
+    if sample_eos and halted:  # one more token where generation stopped for the policy: kept only if it is eos
+        peek = dataclasses.replace(cfg, max_new_tokens=1, min_new_tokens=0)
+        for i, cycle in zip(halted, generate_cycle(model, tokenizer, [context(i) for i in halted], peek,
+                                                   cfg.generation_batch_size)):
+            if cycle.stop == "eos" and not cycle.ids:
+                eos_after[i] = cycle.eos_logprob
+    stops = [[c.stop for c in row] for row in cycles]
     m_list = [first_correct_cycle(c) for c in correct]
-    kept = [truncate_after(cycles[i], m_list[i],
-                           eos_id if ends_with_eos(stops[i], m_list[i], eos_after[i], end_with_eos) else None)
-            for i in range(n)]
-    batch = _finish(model, tokenizer, prompt_ids, prompt_mask, [k[0] for k in kept], group, cfg,
-                    with_logprobs)
+    kept_ids, kept_lps, spans = [], [], []
+    for i in range(n):
+        m = m_list[i]
+        with_eos = ends_with_eos(stops[i], m, eos_after[i] is not None)
+        ids, row_spans = truncate_after([c.ids for c in cycles[i]], m, eos_id if with_eos else None)
+        lps = [lp for c in cycles[i][:m] for lp in c.logprobs]
+        if with_eos:
+            lps.append(cycles[i][m - 1].eos_logprob if stops[i][m - 1] == "eos" else eos_after[i])
+        kept_ids.append(ids)
+        kept_lps.append(lps)
+        spans.append(row_spans)
+    batch = _finish(model, tokenizer, prompt_ids, prompt_mask, kept_ids, group, cfg, with_logprobs and not from_sampler)
+    sampled = _pad_logprobs(kept_lps, batch.response_mask)
+    if from_sampler:
+        batch = dataclasses.replace(batch, old_logprobs=sampled)
     return RecursiveRollout(
         batch=batch, prompts=[prompts[row_prompt[i]] for i in range(n)],
         m=torch.tensor(m_list, dtype=torch.long), num_generated=torch.tensor([len(c) for c in cycles]),
-        cycle_spans=[k[1] for k in kept], cycle_texts=texts, cycle_correct=correct, cycle_well_formed=formed,
-        cycle_stops=stops,
+        cycle_spans=spans, cycle_texts=texts, cycle_correct=correct, cycle_well_formed=formed,
+        cycle_stops=stops, sampled_logprobs=sampled,
     )
+
+
+def _pad_logprobs(rows: list[list[float]], response_mask: Tensor) -> Tensor:
+    """[N, T] fp32 sampler log-probs laid out like ``response_mask`` (0 on padding)."""
+    out = torch.zeros(response_mask.shape, dtype=torch.float32)
+    for i, row in enumerate(rows):
+        if row:
+            out[i, : len(row)] = torch.tensor(row, dtype=torch.float32)
+    return out.to(response_mask.device) * response_mask
 
 
 def _finish(model: torch.nn.Module, tokenizer: Any, prompt_ids: Tensor, prompt_mask: Tensor,
