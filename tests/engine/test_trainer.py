@@ -371,5 +371,7 @@ def test_sampler_old_logprobs_are_validated():
 
     with pytest.raises(ConfigError, match="min_new_tokens=0"):
         make_config(old_logprobs="sampler", rollout={"min_new_tokens": 2})
+    with pytest.raises(ConfigError, match="repetition_penalty=1"):
+        make_config(old_logprobs="sampler", rollout={"repetition_penalty": 1.05})
     with pytest.raises(ConfigError, match="old_logprobs='sample' is not valid"):
         make_config(old_logprobs="sample")

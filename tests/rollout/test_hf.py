@@ -168,3 +168,28 @@ def test_sampler_logprobs_refuse_min_new_tokens(model, tokenizer):
     cfg = RolloutConfig(group_size=2, max_new_tokens=6, min_new_tokens=2)
     with pytest.raises(ValueError, match="min_new_tokens = 0"):
         build_rollout_engine(cfg).generate(model, tokenizer, ["1+2\n"], cfg, from_sampler=True)
+
+
+def test_top_k_and_repetition_penalty_reach_the_sampler(model, tokenizer):
+    """R-TAP's sampling settings (top-k 50, repetition penalty 1.05): passed to generate, and they act. top-k = 1
+    at temperature 1 is greedy decoding; a repetition penalty changes what greedy decoding writes."""
+    gen = generation_config(tokenizer, RolloutConfig(top_p=0.95, top_k=50, repetition_penalty=1.05))
+    assert (gen.top_p, gen.top_k, gen.repetition_penalty) == (0.95, 50, 1.05)
+    assert generation_config(tokenizer, RolloutConfig()).top_k == 0
+    prompts = ["1+2\n", "45+67\n"]
+    greedy_cfg = RolloutConfig(group_size=1, max_new_tokens=12, temperature=0.0)
+    greedy = build_rollout_engine(greedy_cfg).generate(model, tokenizer, prompts, greedy_cfg, with_logprobs=False)
+    top1 = RolloutConfig(group_size=1, max_new_tokens=12, temperature=1.0, top_k=1)
+    torch.manual_seed(0)
+    sampled = build_rollout_engine(top1).generate(model, tokenizer, prompts, top1, with_logprobs=False)
+    assert torch.equal(sampled.response_ids, greedy.response_ids)
+    penalised = RolloutConfig(group_size=1, max_new_tokens=12, temperature=0.0, repetition_penalty=50.0)
+    other = build_rollout_engine(penalised).generate(model, tokenizer, prompts, penalised, with_logprobs=False)
+    assert not torch.equal(other.response_ids, greedy.response_ids)
+
+
+def test_sampling_settings_are_validated():
+    with pytest.raises(ConfigError, match="top_k"):
+        RolloutConfig(top_k=-1)
+    with pytest.raises(ConfigError, match="repetition_penalty"):
+        RolloutConfig(repetition_penalty=0.0)

@@ -259,6 +259,10 @@ class TrainConfig:
                 raise ConfigError(f"old_logprobs=sampler needs rollout.min_new_tokens=0 (got "
                                   f"{self.rollout.min_new_tokens}): its eos mask is applied before the sampler's "
                                   "log-probs are taken. Use old_logprobs: auto or forward with min_new_tokens.")
+            if self.rollout.repetition_penalty != 1.0:
+                raise ConfigError(f"old_logprobs=sampler needs rollout.repetition_penalty=1 (got "
+                                  f"{self.rollout.repetition_penalty}): the penalty changes the logits before the "
+                                  "sampler's log-probs are taken. Use old_logprobs: auto or forward with it.")
         if self.overlong.penalty_cache is not None and self.overlong.penalty_cache > self.rollout.max_new_tokens:
             raise ConfigError(f"overlong.penalty_cache={self.overlong.penalty_cache} exceeds rollout.max_new_tokens="
                               f"{self.rollout.max_new_tokens}; use a cache of at most max_new_tokens tokens.")

@@ -131,7 +131,9 @@ class _Validator:
         limited = limited[: len(limited) - len(limited) % accelerator.num_processes]
         self.difficulties = sorted({ex.difficulty for ex in limited})
         self.shard = limited[accelerator.process_index::accelerator.num_processes]
-        self.rollout = replace(config.rollout, group_size=1, temperature=val.temperature, top_p=val.top_p,
+        # The policy as it is: validation decodes with its own temperature / top-p, no top-k or repetition penalty.
+        self.rollout = replace(config.rollout, group_size=1, temperature=val.temperature, top_p=val.top_p, top_k=0,
+                               repetition_penalty=1.0,
                                max_new_tokens=val.max_new_tokens or config.rollout.max_new_tokens)
         self.accelerator, self.tokenizer, self.task, self.batch_size = accelerator, tokenizer, task, val.batch_size
 

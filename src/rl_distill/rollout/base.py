@@ -36,14 +36,19 @@ class RolloutConfig:
     ``generation_batch_size`` / ``logprob_batch_size`` bound memory (rows per ``generate`` call / per scoring
     forward; None = all rows at once). ``engine_options`` go to the engine's own options dataclass.
     ``min_new_tokens``: eos cannot be sampled before this many response tokens (HF ``min_new_tokens``, vLLM
-    ``min_tokens``; 0 = off), e.g. for fixed-length speed benchmarks. Like ``top_p``, it shapes the sampler only:
-    old-policy and teacher log-probs stay those of the unconstrained policy at ``temperature`` (as in TRL and verl).
+    ``min_tokens``; 0 = off), e.g. for fixed-length speed benchmarks. ``top_k`` keeps the k most likely tokens
+    (0 = off) and ``repetition_penalty`` (CTRL, Keskar et al. 2019; 1 = off) divides the positive logits, and
+    multiplies the negative ones, of tokens already in the context (R-TAP samples with top-p 0.95, top-k 50 and
+    1.05). Like ``top_p``, these shape the sampler only: old-policy and teacher log-probs stay those of the
+    unconstrained policy at ``temperature`` (as in TRL and verl).
     """
 
     engine: str = "hf"
     group_size: int = 8
     temperature: float = 1.0
     top_p: float = 1.0
+    top_k: int = 0
+    repetition_penalty: float = 1.0
     max_new_tokens: int = 128
     min_new_tokens: int = 0
     generation_batch_size: int | None = None
@@ -55,6 +60,8 @@ class RolloutConfig:
         check_range("group_size", self.group_size, 1)
         check_range("temperature", self.temperature, 0.0)
         check_range("top_p", self.top_p, 0.0, 1.0, lo_open=True)
+        check_range("top_k", self.top_k, 0)
+        check_range("repetition_penalty", self.repetition_penalty, 0.0, lo_open=True)
         check_range("max_new_tokens", self.max_new_tokens, 1)
         check_range("min_new_tokens", self.min_new_tokens, 0, self.max_new_tokens)
         for name in ("generation_batch_size", "logprob_batch_size"):

@@ -69,7 +69,7 @@ def generation_config(tokenizer: Any, cfg: RolloutConfig, options: HFOptions | N
         "eos_token_id": tokenizer.eos_token_id,
         "pad_token_id": pad_token_id(tokenizer),
         "use_cache": True,
-        "repetition_penalty": 1.0,
+        "repetition_penalty": cfg.repetition_penalty,
     }
     if options.cache == "static":
         common["cache_implementation"] = "static"
@@ -81,7 +81,7 @@ def generation_config(tokenizer: Any, cfg: RolloutConfig, options: HFOptions | N
         common["disable_compile"] = True  # a static cache alone must not turn on transformers' CUDA auto-compile
     if cfg.greedy:
         return GenerationConfig(do_sample=False, **common)
-    return GenerationConfig(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, top_k=0, **common)
+    return GenerationConfig(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k, **common)
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:

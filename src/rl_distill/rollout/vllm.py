@@ -145,7 +145,8 @@ class VLLMRolloutEngine(RolloutEngine):
         vllm = _import_vllm()
         eos = tokenizer.eos_token_id
         params = vllm.SamplingParams(
-            n=1, temperature=cfg.temperature, top_p=cfg.top_p if not cfg.greedy else 1.0, top_k=-1,
+            n=1, temperature=cfg.temperature, top_p=cfg.top_p if not cfg.greedy else 1.0,
+            top_k=cfg.top_k if cfg.top_k and not cfg.greedy else -1, repetition_penalty=cfg.repetition_penalty,
             max_tokens=cfg.max_new_tokens, min_tokens=cfg.min_new_tokens, stop_token_ids=[eos],
             skip_special_tokens=False, detokenize=False,
         )

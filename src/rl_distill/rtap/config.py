@@ -1,19 +1,30 @@
 """Typed, frozen config of an R-TAP run: recursive cycles, confidence generator, rewards and the GRPO stage.
 
 One job: every R-TAP default, once, validated at load (``from_dict(RTAPConfig, params, where=...)``).
-Paper values (R-TAP, arXiv 2603.02099, Sec. 4 implementation details; method.md section 5) and how they are scaled
-for the embedded 2-core CPU default:
+The paper's values (R-TAP, arXiv 2603.02099, Sec. 4 implementation details; method.md section 5), the two
+configurations that ship, and why the CPU one differs. The run's config is the ``rtap`` block with its ``train`` laid
+over ``distill.common`` (:func:`rl_distill.pipelines.rtap.nodes.rtap_config`); ``tests/rtap/test_paper_config.py``
+checks every row of this table against both environments' YAML.
 
-| knob | paper | default here | why |
-|---|---|---|---|
-| cycles per trajectory T | 4 | ``cycles.max_cycles = 4`` | same |
-| group size G | 12 | ``train.rollout.group_size = 8`` | ~8 rows per prompt is where the CPU step stays ~seconds |
-| clip eps | 0.2 | ``eps_low = eps_high = 0.2`` | same (no clip-higher) |
-| KL beta | 0.04 | ``beta = 0.04`` | same (one reference forward per step) |
-| inner updates mu | 12 | ``train.mu = 2`` | each epoch over N rows is a full forward+backward; 12 is 6x the step cost |
-| tau | 0.55 | ``rewards.tau = 0.55`` | same |
-| C_phi samples / question | 128 | ``confidence.samples_per_question = 16`` | 256 questions x 16 = 4k cycles |
-| C_phi lr | 1e-5 -> 1e-6 | ``1e-3 -> 1e-4`` | ~1M-parameter body; the paper's lr is for a multi-billion one |
+| knob | paper | ``conf/rtap_paper`` (GPU) | ``conf/base`` (CPU) | why the CPU value |
+|---|---|---|---|---|
+| ``cycles.max_cycles`` (T) | 4 | 4 | 2 | two cycles keep a 2-core step at seconds; evaluation allows 4 |
+| ``train.rollout.group_size`` (G) | 12 | 12 | 8 | ``distill.common``'s G: R-TAP and GRPO on equal terms |
+| ``train.mu`` (inner updates) | 12 | 12 | 1 | each epoch over the N rows is a full forward + backward |
+| ``confidence_update_steps`` | 12 | 12 | 1 | C_phi updates per RL step, tied to mu (Algorithm 1) |
+| ``train.loss.config.eps_low`` | 0.2 | 0.2 | 0.2 | same |
+| ``train.loss.config.eps_high`` | 0.2 | 0.2 | 0.2 | same (no clip-higher) |
+| ``train.loss.config.beta`` (KL) | 0.04 | 0.04 | 0.04 | same |
+| ``rewards.tau`` | 0.55 | 0.55 | 0.55 | same |
+| ``confidence.samples_per_question`` | 128 | 128 | 8 | 128 questions x 8 = 1k cycles in stage 1 |
+| ``confidence.lr`` | 1e-5 | 1e-5 | 1e-3 | a 0.1M-parameter body; 1e-5 is for billion-parameter ones |
+| ``confidence.lr_end`` | 1e-6 | 1e-6 | 1e-4 | as above |
+| ``train.rollout.top_p`` | 0.95 | 0.95 | 1.0 | ``distill.common``'s sampling, as for GRPO |
+| ``train.rollout.top_k`` | 50 | 50 | 0 | 0 = off; as above |
+| ``train.rollout.repetition_penalty`` | 1.05 | 1.05 | 1.0 | 1 = off; as above |
+
+The dataclass defaults below fill the keys a YAML leaves out (e.g. ``max_cycles = 4``, ``mu = 2``,
+``samples_per_question = 16`` when neither ``rtap`` nor ``distill.common`` names them).
 
 ``mu`` and the C_phi update count are tied by default (``confidence.update_steps = None`` -> ``train.mu``),
 following Algorithm 1 where both are updated each RL step.
