@@ -44,7 +44,7 @@ ANSWERS = {"1+2\n": "3", "2+2\n": "4", "3+3\n": "6", "4+4\n": "8", "4+5\n": "9"}
 def scripted(monkeypatch, tokenizer):
     calls = []
 
-    def fake_generate_cycle(model, tok, contexts, cfg, batch_size=None):
+    def fake_generate_cycle(model, tok, contexts, cfg, batch_size=None, forced=False):
         # The scripted "sampler" gives token k of a cycle the log-prob -(k + 1) / 100 and its eos -0.5, so the
         # tests can follow each kept token's recorded log-prob. A call with max_new_tokens=1 is the eos peek:
         # it writes the first token of what the script has next (eos when the script has nothing more).
@@ -53,7 +53,7 @@ def scripted(monkeypatch, tokenizer):
             text = tok.decode(ctx, skip_special_tokens=False).replace("<bos>", "")
             prompt = text.split("\n")[0] + "\n"
             t = text.count("</answer>")
-            calls.append((prompt, t, cfg.max_new_tokens))
+            calls.append((prompt, t, cfg.max_new_tokens, forced))
             cycle, stop = SCRIPT[prompt][t] if t < len(SCRIPT[prompt]) else ("", "eos")
             ids = tok.encode(cycle, add_special_tokens=False)
             if cfg.max_new_tokens == 1 and ids:

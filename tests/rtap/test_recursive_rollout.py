@@ -17,7 +17,8 @@ from .conftest import ANSWERS, RIGHT, SCRIPT, WRONG
 def test_scripted_trajectories(scripted, model, tokenizer, task) -> None:
     prompts = list(SCRIPT)
     cfg = RolloutConfig(group_size=1, max_new_tokens=40)
-    r = recursive_rollout(model, tokenizer, task, prompts, [ANSWERS[p] for p in prompts], cfg, max_cycles=3)
+    r = recursive_rollout(model, tokenizer, task, prompts, [ANSWERS[p] for p in prompts], cfg, max_cycles=3,
+                          force_cycles=False)  # the script's "4+4" stops by itself after cycle 1
     assert r.m.tolist() == [1, 2, 3, 1, 2]
     assert r.num_generated.tolist() == [1, 2, 3, 1, 2]  # stop_at_correct: nothing generated after a right cycle
     assert r.answer_correct.tolist() == [True, True, False, False, False]
@@ -41,13 +42,26 @@ def test_scripted_trajectories(scripted, model, tokenizer, task) -> None:
     assert torch.allclose(r.batch.old_logprobs, lp * r.batch.response_mask, atol=1e-5)
     assert r.batch.prompt_index.tolist() == [0, 1, 2, 3, 4]
     # The peek: one token sampled where the rollout stopped generating (M correct, or T = 3 cycles closed).
-    assert sorted((p, t) for p, t, cap in scripted if cap == 1) == [("1+2\n", 1), ("2+2\n", 2), ("3+3\n", 3)]
+    assert sorted((p, t) for p, t, cap, _ in scripted if cap == 1) == [("1+2\n", 1), ("2+2\n", 2), ("3+3\n", 3)]
+    assert not any(forced for *_, forced in scripted)
     # The sampler's log-probs follow each kept token: -(k+1)/100 for token k of its cycle, -0.5 for an eos.
     script_lp = [-(k + 1) / 100 for k in range(n_right)]
     assert r.sampled_logprobs[0, : n_right + 1].tolist() == pytest.approx(script_lp + [-0.5])
     assert r.sampled_logprobs[4].tolist() == pytest.approx(
         [-(k + 1) / 100 for k in range(n_wrong)] + [-(k + 1) / 100 for k in range(n_trunc)]
         + [0.0] * (r.sampled_logprobs.shape[1] - n_wrong - n_trunc))
+
+
+def test_cycles_after_the_first_are_forced(scripted, model, tokenizer, task) -> None:
+    """force_cycles (the paper's T cycles): every cycle after the first is generated with its start forced (eos and
+    </answer> suppressed at its first token); the first cycle and the eos peek are free."""
+    prompts = ["2+2\n", "3+3\n"]
+    recursive_rollout(model, tokenizer, task, prompts, [ANSWERS[p] for p in prompts],
+                      RolloutConfig(group_size=1, max_new_tokens=40), max_cycles=3)
+    cycles = sorted((p, t, forced) for p, t, cap, forced in scripted if cap == 40)
+    assert cycles == [("2+2\n", 0, False), ("2+2\n", 1, True),
+                      ("3+3\n", 0, False), ("3+3\n", 1, True), ("3+3\n", 2, True)]
+    assert all(not forced for *_, cap, forced in scripted if cap == 1)
 
 
 def test_a_peeked_token_that_is_not_eos_is_dropped(scripted, model, tokenizer, task) -> None:
@@ -61,7 +75,7 @@ def test_a_peeked_token_that_is_not_eos_is_dropped(scripted, model, tokenizer, t
     finally:
         SCRIPT.clear()
         SCRIPT.update(original)
-    assert ("1+2\n", 1, 1) in scripted  # the peek was sampled
+    assert ("1+2\n", 1, 1, False) in scripted  # the peek was sampled, free to stop
     assert r.num_generated.tolist() == [1] and r.batch.texts == [RIGHT.format(3)]
     assert int(r.batch.response_mask.sum()) == len(tokenizer.encode(RIGHT.format(3), add_special_tokens=False))
     assert tokenizer.eos_token_id not in r.batch.response_ids[r.batch.response_mask.bool()].tolist()
@@ -82,7 +96,7 @@ def test_without_stop_at_correct_later_cycles_are_cut(scripted, model, tokenizer
     assert r.num_generated.tolist() == [2] and r.m.tolist() == [1]
     assert r.cycle_texts[0] == [RIGHT.format(3), WRONG]  # both generated (C_phi trains on both) ...
     assert r.batch.texts == [RIGHT.format(3)]  # ... only cycle 1 is kept, and no eos was invented
-    assert all(cap != 1 for _, _, cap in scripted)  # sample_eos off: no peek
+    assert all(cap != 1 for _, _, cap, _ in scripted)  # sample_eos off: no peek
     assert int(r.batch.response_mask.sum()) == len(tokenizer.encode(RIGHT.format(3), add_special_tokens=False))
 
 
@@ -107,8 +121,8 @@ def test_every_trained_token_was_sampled_with_its_sampling_logprob(monkeypatch, 
     sampled: dict[tuple[int, ...], list] = {}
     real = trajectory.generate_cycle
 
-    def spy(model_, tok, contexts, cfg_, batch_size=None):
-        out = real(model_, tok, contexts, cfg_, batch_size)
+    def spy(model_, tok, contexts, cfg_, batch_size=None, forced=False):
+        out = real(model_, tok, contexts, cfg_, batch_size, forced=forced)
         for ctx, cycle in zip(contexts, out):
             sampled.setdefault(tuple(ctx), []).append(cycle)
         return out
@@ -139,6 +153,11 @@ def test_every_trained_token_was_sampled_with_its_sampling_logprob(monkeypatch, 
         else:
             assert eos not in ids, i
     assert kept_eos > 0  # the eos path was exercised
+    for i, spans in enumerate(r.cycle_spans):  # forced cycles never start with eos or </answer>
+        ids = r.batch.response_ids[i].tolist()
+        stop = tokenizer.convert_tokens_to_ids("</answer>")
+        assert all(end > start and ids[start] not in (eos, stop) for start, end in spans[1:]), i
+    assert any(len(spans) > 1 for spans in r.cycle_spans)  # some rows were forced into a second cycle
     mask = r.batch.response_mask.bool()
     assert torch.allclose(r.batch.old_logprobs[mask], r.sampled_logprobs[mask], atol=1e-4)
     assert (r.sampled_logprobs[mask] < 0).all() and (r.sampled_logprobs[~mask] == 0).all()

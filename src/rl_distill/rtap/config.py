@@ -58,11 +58,12 @@ def _rtap_train_defaults() -> TrainConfig:
 @dataclass(frozen=True)
 class CycleConfig:
     """Recursive rollout shape: up to ``max_cycles`` cycles (paper T = 4) of at most ``train.rollout.max_new_tokens``
-    tokens each; see :mod:`rl_distill.rtap.trajectory` for ``stop_at_correct`` and ``sample_eos`` [choices]."""
+    tokens each; see :mod:`rl_distill.rtap.trajectory` for ``stop_at_correct``, ``sample_eos`` and ``force_cycles`` [choices]."""
 
     max_cycles: int = 4
     stop_at_correct: bool = True
     sample_eos: bool = True
+    force_cycles: bool = True
 
     def __post_init__(self) -> None:
         check_range("max_cycles", self.max_cycles, 1)

@@ -49,10 +49,11 @@ class RecursiveRolloutEngine(RolloutEngine):
     """Cycle-by-cycle rollouts (R-TAP) behind the rollout-engine interface; answers come from ``answers``."""
 
     def __init__(self, task: Task, answers: Mapping[str, str], *, max_cycles: int, stop_at_correct: bool = True,
-                 sample_eos: bool = True) -> None:
+                 sample_eos: bool = True, force_cycles: bool = True) -> None:
         super().__init__()
         self.task, self.answers = task, dict(answers)
         self.max_cycles, self.stop_at_correct, self.sample_eos = max_cycles, stop_at_correct, sample_eos
+        self.force_cycles = force_cycles
         self.last: RecursiveRollout | None = None
 
     def sample(self, model: torch.nn.Module, tokenizer: Any, prompt_ids: Tensor, prompt_mask: Tensor,
@@ -69,7 +70,7 @@ class RecursiveRolloutEngine(RolloutEngine):
         self.last = recursive_rollout(
             model, tokenizer, self.task, prompts, [self.answers[p] for p in prompts], cfg,
             max_cycles=self.max_cycles, stop_at_correct=self.stop_at_correct, sample_eos=self.sample_eos,
-            with_logprobs=with_logprobs, from_sampler=from_sampler)
+            force_cycles=self.force_cycles, with_logprobs=with_logprobs, from_sampler=from_sampler)
         return self.last.batch
 
 

@@ -114,7 +114,8 @@ def train_rtap(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_exa
 
     engine = RecursiveRolloutEngine(task, answer_lookup(train_examples), max_cycles=config.cycles.max_cycles,
                                     stop_at_correct=config.cycles.stop_at_correct,
-                                    sample_eos=config.cycles.sample_eos)
+                                    sample_eos=config.cycles.sample_eos,
+                                    force_cycles=config.cycles.force_cycles)
     reward_fn = RTAPRewardFn(engine, generator, config)
     stage2 = stage2_train_config(config)
     result = train(policy=policy, tokenizer=tokenizer, task=task, train_examples=train_examples,

@@ -17,6 +17,11 @@ rewards need (R-TAP, Lee, Chee, Ro, arXiv 2603.02099, Sec. 3 "recursive rollouts
   trained on like every other token, else it is dropped (it would start a cut cycle). The policy is then rewarded
   for stopping after its first correct answer only when it did stop, the effect R-TAP reports (output tokens
   14.5k -> 4.4k). Off: no extra token is sampled.
+- **[choice]** ``force_cycles`` (default on; the paper: a trajectory has T cycles unless one is correct first): cycles
+  2..T are generated even where the policy would end its reply after ``</answer>``; eos and ``</answer>`` cannot be
+  the first token of such a cycle (the sampler is shaped as by ``min_new_tokens``; log-probs stay the
+  unconstrained policy's). Without it a policy that always stops after one cycle is never shown a second one. Off:
+  the policy may end the trajectory after any cycle.
 - **[choice]** With ``stop_at_correct`` (default) a trajectory stops generating as soon as a cycle is correct: the
   cycles after M would be cut anyway, so the loss and all rewards are unchanged and the CPU is spared.
 - Old-policy log-probs come from one no-grad forward pass over ``prompt + kept response`` with the shared
@@ -37,7 +42,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from transformers import LogitsProcessorList
+from transformers import LogitsProcessorList, SuppressTokensAtBeginLogitsProcessor
 
 from rl_distill.rollout.base import (
     RolloutBatch,
@@ -214,11 +219,13 @@ class SampledCycle:
 
 
 def generate_cycle(model: torch.nn.Module, tokenizer: Any, contexts: list[list[int]], cfg: RolloutConfig,
-                   batch_size: int | None = None) -> list[SampledCycle]:
+                   batch_size: int | None = None, *, forced: bool = False) -> list[SampledCycle]:
     """Sample one cycle after each context (token ids, bos included), recording the sampler's log-probs.
 
     Generation stops at ``</answer>`` or eos, or after ``cfg.max_new_tokens``. The sampling distribution is the
-    HF engine's explicit one.
+    HF engine's explicit one. ``forced``: the cycle must start, so eos and ``</answer>`` cannot be its first token
+    (HF's ``SuppressTokensAtBeginLogitsProcessor``, applied after the recorder: like ``min_new_tokens`` it shapes
+    the sampler only, and the recorded log-probs stay the unconstrained policy's).
     """
     stop_id, eos_id = _answer_close_id(tokenizer), tokenizer.eos_token_id
     pad_id = pad_token_id(tokenizer)
@@ -235,8 +242,12 @@ def generate_cycle(model: torch.nn.Module, tokenizer: Any, contexts: list[list[i
             for lo in range(0, len(contexts), step):
                 ids, mask = _left_pad(contexts[lo:lo + step], pad_id, device)
                 recorder = SampledLogprobs(cfg.temperature)
+                processors = [recorder]
+                if forced:
+                    processors.append(SuppressTokensAtBeginLogitsProcessor([eos_id, stop_id], ids.shape[1],
+                                                                           device=str(device)))
                 new = inner.generate(input_ids=ids, attention_mask=mask, generation_config=gen_cfg,
-                                     logits_processor=LogitsProcessorList([recorder]))[:, ids.shape[1]:]
+                                     logits_processor=LogitsProcessorList(processors))[:, ids.shape[1]:]
                 logprobs = recorder.logprobs(new)
                 for row, row_lp in zip(new.tolist(), logprobs.tolist()):
                     out.append(_cut_cycle(row, row_lp, stop_id, eos_id))
@@ -263,14 +274,14 @@ def decode_cycle(tokenizer: Any, ids: list[int]) -> str:
 
 def recursive_rollout(model: torch.nn.Module, tokenizer: Any, task: Task, prompts: list[str], answers: list[str],
                       cfg: RolloutConfig, *, max_cycles: int = 4, stop_at_correct: bool = True,
-                      sample_eos: bool = True, with_logprobs: bool = True,
+                      sample_eos: bool = True, force_cycles: bool = True, with_logprobs: bool = True,
                       from_sampler: bool = False) -> RecursiveRollout:
     """Sample ``cfg.group_size`` recursive trajectories per prompt (N = B*G rows, grouped contiguously).
 
     ``cfg.max_new_tokens`` is the per-cycle token cap; ``max_cycles`` is the paper's T (4). ``with_logprobs=False``
     leaves the batch's ``old_logprobs`` at zero (the caller scores them with
     :func:`~rl_distill.rollout.base.with_old_logprobs`); ``from_sampler`` takes them from the sampler instead of a
-    forward pass. ``sample_eos``: see the module docstring.
+    forward pass. ``sample_eos`` and ``force_cycles``: see the module docstring.
     """
     if not prompts or len(prompts) != len(answers):
         raise ValueError(f"need matching non-empty prompts and answers, got {len(prompts)} and {len(answers)}")
@@ -292,7 +303,8 @@ def recursive_rollout(model: torch.nn.Module, tokenizer: Any, task: Task, prompt
     for t in range(max_cycles):
         if not active:
             break
-        results = generate_cycle(model, tokenizer, [context(i) for i in active], cfg, cfg.generation_batch_size)
+        results = generate_cycle(model, tokenizer, [context(i) for i in active], cfg, cfg.generation_batch_size,
+                                 forced=force_cycles and t > 0)
         still = []
         for i, cycle in zip(active, results):
             if cycle.stop == "eos" and not cycle.ids and cycles[i]:
