@@ -37,3 +37,33 @@ def test_report_has_the_gap_section():
     assert "## Share of the teacher - student_init gap closed" in text
     section = text.split("gap closed")[1]
     assert "| rlad" in section and "-0.25" in section and "0.25" in section
+
+
+def test_report_sets_rtap_against_grpo_and_student_init():
+    """Issue 19: the R-TAP section, built from a real seed table: accuracy, Oops, tokens and cycles of rtap, grpo and
+    student_init, the paired differences to both, and C_phi's held-out AUROC / ECE per seed."""
+    from rl_distill.evaluation.seeds import seed_table
+
+    rows = []
+    for model, seeds, correct, oops, tokens, cycles in [
+            ("student_init", [None], [True, False], 2, 90, 1), ("grpo", [0, 1], [True, False], 1, 60, 1),
+            ("rtap", [0, 1], [True, True], 0, 40, 2)]:
+        for seed in seeds:
+            for p, ok in enumerate(correct):
+                rows.append({"model": model, "example_id": f"p{p}", "difficulty": 3, "decoding": "sampled",
+                             "sample_idx": 0, "correct": ok, "n_tokens": tokens, "trace_consistent": True,
+                             "oops": oops, "n_cycles": cycles, "seed": seed})
+    table = seed_table(pl.DataFrame(rows), baseline="grpo", references=["student_init"], n_resamples=100)
+    conf = {0: {"confidence/auroc": 0.6, "confidence/ece": 0.2, "confidence/num_cycles": 128.0},
+            1: {"confidence/auroc": 0.7, "confidence/ece": 0.1, "confidence/num_cycles": 128.0}}
+    text = render_report(table, [0, 1], "grpo", 0.95, [], references=["student_init"], confidence={"rtap": conf})
+    section = text.split("## rtap against grpo and student_init")[1].split("## Learning curves")[0]
+    lines = {line.split("|")[1].strip(): line for line in section.splitlines() if line.startswith("| ")}
+    # grpo and student_init solve p0 only, rtap both: problems resampled give [0, 1] for every one-problem gap.
+    assert "| accuracy | 1.000 [1.000, 1.000] | 0.500 [0.000, 1.000] | 0.500 [0.000, 1.000] | " \
+           "0.500 [0.000, 1.000] | 0.500 [0.000, 1.000] |" == lines["accuracy"]
+    assert lines["oops_rate"].endswith("| -1.000 [-1.000, -1.000] | -2.000 [-2.000, -2.000] |")
+    assert lines["response_tokens"].endswith("| -20.000 [-20.000, -20.000] | -50.000 [-50.000, -50.000] |")
+    assert lines["cycles"].split("|")[2].strip() == "2.000 [2.000, 2.000]"
+    assert "seeds 0, 1: AUROC 0.600 / 0.700 (mean 0.650); ECE 0.200 / 0.100 (mean 0.150)." in section
+    assert "## rtap against" not in render_report(table, [0, 1], "grpo", 0.95, [])  # no C_phi metrics, no section

@@ -51,3 +51,25 @@ def test_two_way_bootstrap_covers_seed_noise() -> None:
     # Seeds disagree completely (0 vs 1 on every problem): the interval must span most of [0, 1].
     est, lo, hi = two_way_bootstrap(np.array([[0.0] * 20, [1.0] * 20]), n_resamples=2000, seed=1)
     assert est == 0.5 and lo == 0.0 and hi == 1.0
+
+
+def test_a_reference_trained_once_pairs_with_every_seed() -> None:
+    """rtap vs student_init (trained once, the start of every seed): its one row pairs with each seed's row, problem
+    by problem. rtap = student_init + 0.5 everywhere, so the paired difference is exactly 0.5."""
+    frame = pl.DataFrame(_samples("student_init", [[0.0, 0.5, 0.0]])
+                         + _samples("rtap", [[0.5, 1.0, 0.5], [0.5, 1.0, 0.5]])
+                         + _samples("grpo", [[0.5, 0.5, 0.5], [0.0, 0.5, 0.0]])).drop("seed")
+    seeds = [None] * 6 + [s for s in (0, 1) for _ in range(6)] * 2
+    frame = frame.with_columns(pl.Series("seed", seeds, dtype=pl.Int64), pl.col("n_tokens").alias("oops"),
+                               pl.lit(1).alias("n_cycles"))
+    table = seed_table(frame, baseline="grpo", references=["student_init"], n_resamples=200)
+    vs = table.filter((pl.col("difficulty") == "all") & (pl.col("metric") == "accuracy_vs_student_init"))
+    rows = {r["model"]: r for r in vs.iter_rows(named=True)}
+    assert set(rows) == {"rtap", "grpo"}
+    assert (rows["rtap"]["value"], rows["rtap"]["ci_low"], rows["rtap"]["ci_high"]) == pytest.approx((0.5, 0.5, 0.5))
+    assert rows["rtap"]["per_seed"] == "+0.500, +0.500" and rows["rtap"]["n_seeds"] == 2
+    assert rows["grpo"]["value"] == pytest.approx((0.5 + 1 / 6) / 2 - 1 / 6)
+    metrics = set(table.filter(pl.col("model") == "rtap")["metric"])
+    assert {"oops_rate", "cycles", "oops_rate_vs_grpo", "cycles_vs_student_init"} <= metrics
+    oops = table.filter((pl.col("model") == "rtap") & (pl.col("metric") == "oops_rate") & (pl.col("difficulty") == "all"))
+    assert oops["value"][0] == 15.0  # the test rows carry oops = n_tokens: 10 at seed 0, 20 at seed 1

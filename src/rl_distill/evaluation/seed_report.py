@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import polars as pl
 
 from rl_distill.evaluation.summary import to_markdown
@@ -20,8 +22,61 @@ def gap_closed(table: pl.DataFrame, start: str = "student_init", target: str = "
                     ((pl.col("value") - pl.col("start")) / (pl.col("target") - pl.col("start"))).alias("gap_closed")))
 
 
-def render_report(table: pl.DataFrame, seeds: list[int], baseline: str, level: float, figure_files: list[str]) -> str:
-    """Markdown: per-method means over seeds, paired differences to the baseline, accuracy by difficulty."""
+RTAP_METRICS = ("accuracy", "oops_rate", "response_tokens", "cycles")
+
+
+def _cell(row: dict | None, digits: int = 3) -> str:
+    if row is None:
+        return "-"
+    return f"{row['value']:.{digits}f} [{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
+
+
+def rtap_section(table: pl.DataFrame, method: str, baseline: str, start: str,
+                 confidence: Mapping[int, Mapping[str, float]] | None = None) -> list[str]:
+    """Markdown lines setting an R-TAP-trained ``method`` beside ``baseline`` and ``start`` (R-TAP's claims:
+    accuracy not worse, Oops and tokens down; arXiv 2603.02099), every difference paired, then C_phi's held-out
+    AUROC / ECE per seed. Empty when the table has no rows for ``method``."""
+    overall = table.filter(pl.col("difficulty") == "all")
+    if overall.filter(pl.col("model") == method).is_empty():
+        return []
+
+    def row(model: str, metric: str) -> dict | None:
+        part = overall.filter((pl.col("model") == model) & (pl.col("metric") == metric))
+        return part.row(0, named=True) if part.height else None
+
+    header = (f"| metric | {method} | {baseline} | {start} | {method} - {baseline} (paired) | "
+              f"{method} - {start} (paired) |")
+    lines = [f"## {method} against {baseline} and {start}", "",
+             f"R-TAP's claims (arXiv 2603.02099): accuracy not worse than {baseline}, fewer Oops markers and tokens "
+             "per reply. Mean over seeds x test problems [95% CI]; differences are paired (same seeds and problems; "
+             f"{start} is trained once, the start of every seed).", "", header, "|---|---|---|---|---|---|"]
+    for metric in RTAP_METRICS:
+        if row(method, metric) is None:
+            continue
+        lines.append(f"| {metric} | {_cell(row(method, metric))} | {_cell(row(baseline, metric))} | "
+                     f"{_cell(row(start, metric))} | {_cell(row(method, f'{metric}_vs_{baseline}'))} | "
+                     f"{_cell(row(method, f'{metric}_vs_{start}'))} |")
+    if confidence:
+        seeds = sorted(confidence)
+
+        def series(key: str) -> str:
+            values = [confidence[s].get(f"confidence/{key}", float("nan")) for s in seeds]
+            finite = [v for v in values if v == v]
+            mean = f" (mean {sum(finite) / len(finite):.3f})" if finite else ""
+            return " / ".join(f"{v:.3f}" for v in values) + mean
+
+        cycles = [int(confidence[s].get("confidence/num_cycles", 0)) for s in seeds]
+        lines += ["", f"C_phi on held-out cycles (stage 1; validation questions, {', '.join(map(str, cycles))} "
+                  f"cycles), seeds {', '.join(map(str, seeds))}: AUROC {series('auroc')}; ECE {series('ece')}."]
+    return lines + [""]
+
+
+def render_report(table: pl.DataFrame, seeds: list[int], baseline: str, level: float, figure_files: list[str], *,
+                  references: Sequence[str] = (), confidence: Mapping[str, Mapping[int, Mapping[str, float]]]
+                  | None = None) -> str:
+    """Markdown: per-method means over seeds, paired differences to the baseline, accuracy by difficulty; for each
+    method in ``confidence`` (the R-TAP-trained ones) a section against the baseline and the first of
+    ``references`` (:func:`rtap_section`)."""
     def wide(frame: pl.DataFrame, metrics: list[str]) -> pl.DataFrame:
         cells = frame.filter(pl.col("metric").is_in(metrics)).with_columns(
             pl.format("{} [{}, {}]", pl.col("value").round(3), pl.col("ci_low").round(3), pl.col("ci_high").round(3))
@@ -55,6 +110,8 @@ def render_report(table: pl.DataFrame, seeds: list[int], baseline: str, level: f
             on="difficulty", index="model", values="gap_closed", aggregate_function="first")
         lines += ["", "## Share of the teacher - student_init gap closed (mean accuracy; 0 = warm start, 1 = teacher)",
                   "", to_markdown(shares)]
+    for method, conf in (confidence or {}).items():
+        lines += ["", *rtap_section(table, method, baseline, references[0] if references else "student_init", conf)]
     lines += ["", "## Learning curves (mean over seeds, band = min..max)", ""]
     lines += [f"![{name}](figures/{name})" for name in figure_files]
     return "\n".join(lines) + "\n"

@@ -25,12 +25,16 @@ SEED_TABLE_SCHEMA = {
     "model": pl.String, "difficulty": pl.String, "metric": pl.String, "n_seeds": pl.Int64, "value": pl.Float64,
     "ci_low": pl.Float64, "ci_high": pl.Float64, "per_seed": pl.String,
 }
-# Per-sample expressions averaged per (seed, problem): the benchmark's metrics.
+# Per-sample expressions averaged per (seed, problem): the benchmark's metrics, and the column each reads.
 SEED_METRICS = {
     "accuracy": pl.col("correct").cast(pl.Float64),
     "response_tokens": pl.col("n_tokens").cast(pl.Float64),
     "trace_consistency": pl.col("trace_consistent").cast(pl.Float64),
+    "oops_rate": pl.col("oops").cast(pl.Float64),  # Oops-lexicon matches per reply (R-TAP's metric)
+    "cycles": pl.col("n_cycles").cast(pl.Float64),  # think-answer cycles per reply
 }
+_SOURCE = {"accuracy": "correct", "response_tokens": "n_tokens", "trace_consistency": "trace_consistent",
+           "oops_rate": "oops", "cycles": "n_cycles"}
 
 
 def seed_problem_grid(samples: pl.DataFrame, metric: str) -> tuple[np.ndarray, list[int], list[str]]:
@@ -77,7 +81,11 @@ def two_way_bootstrap(grid: np.ndarray, *, n_resamples: int = 1000, level: float
 
 def _paired(grid: np.ndarray, base: np.ndarray, seeds: list[int], base_seeds: list[int], problems: list[str],
             base_problems: list[str]) -> np.ndarray:
-    """``grid - base`` on the seeds and problems both have (the pairing)."""
+    """``grid - base`` on the seeds and problems both have (the pairing). A reference trained once (one seed, e.g.
+    the student_init every seed starts from) is the same model under every seed: its row pairs with each seed's.
+    """
+    if len(base_seeds) == 1:
+        base, base_seeds = np.repeat(base, len(seeds), axis=0), list(seeds)
     common_s = [x for x in seeds if x in set(base_seeds)]
     common_p = [x for x in problems if x in set(base_problems)]
     rows = [seeds.index(x) for x in common_s], [base_seeds.index(x) for x in common_s]
@@ -86,12 +94,15 @@ def _paired(grid: np.ndarray, base: np.ndarray, seeds: list[int], base_seeds: li
 
 
 def seed_table(samples: pl.DataFrame, *, baseline: str | None = "grpo", metrics: Sequence[str] = tuple(SEED_METRICS),
-               n_resamples: int = 1000, level: float = 0.95, seed: int = 0) -> pl.DataFrame:
+               n_resamples: int = 1000, level: float = 0.95, seed: int = 0,
+               references: Sequence[str] = ()) -> pl.DataFrame:
     """The benchmark table (:data:`SEED_TABLE_SCHEMA`): per model, difficulty (``all`` + each level) and metric,
-    the seed x problem mean with its two-way interval and the per-seed means; plus ``<metric>_vs_<baseline>`` rows,
-    the paired difference to ``baseline`` (for every model with seeds in common with it).
+    the seed x problem mean with its two-way interval and the per-seed means; plus ``<metric>_vs_<ref>`` rows, the
+    paired difference to ``baseline`` and to each of ``references`` (for every model trained over 2+ seeds that
+    shares seeds with the reference, or whose reference was trained once, such as ``student_init``).
 
-    Uses the sampled decoding; models without a ``seed`` column value (e.g. the teacher) count as one seed.
+    Uses the sampled decoding; models without a ``seed`` column value (e.g. the teacher) count as one seed. A metric
+    whose column the samples lack is left out.
     """
     sampled = samples.filter(pl.col("decoding") == "sampled")
     if "seed" not in sampled.columns:
@@ -103,7 +114,8 @@ def seed_table(samples: pl.DataFrame, *, baseline: str | None = "grpo", metrics:
         rows = sampled if difficulty == ALL else sampled.filter(pl.col("difficulty").cast(pl.String) == difficulty)
         models = list(dict.fromkeys(rows["model"].to_list()))
         grids = {}
-        for metric in metrics:
+        refs = list(dict.fromkeys([r for r in (baseline, *references) if r is not None]))
+        for metric in [m for m in metrics if _SOURCE[m] in rows.columns]:
             for model in models:
                 part = rows.filter(pl.col("model") == model)
                 if metric == "trace_consistency" and part["trace_consistent"].null_count() == part.height:
@@ -113,17 +125,18 @@ def seed_table(samples: pl.DataFrame, *, baseline: str | None = "grpo", metrics:
                 est, lo, hi = two_way_bootstrap(grid, n_resamples=n_resamples, level=level, seed=seed)
                 per_seed = ", ".join(f"{np.nanmean(r):.3f}" for r in grid)
                 records.append((model, difficulty, metric, len(seeds), est, lo, hi, per_seed))
-            if baseline is None or (baseline, metric) not in grids:
-                continue
-            base = grids[(baseline, metric)]
-            for model in models:
-                if model == baseline or (model, metric) not in grids:
+            for ref in refs:
+                if (ref, metric) not in grids:
                     continue
-                grid, seeds, problems = grids[(model, metric)]
-                if not set(seeds) & set(base[1]) or len(seeds) < 2:
-                    continue  # unpaired (e.g. the teacher): no difference reported
-                diff = _paired(grid, base[0], seeds, base[1], problems, base[2])
-                est, lo, hi = two_way_bootstrap(diff, n_resamples=n_resamples, level=level, seed=seed)
-                per_seed = ", ".join(f"{np.nanmean(r):+.3f}" for r in diff)
-                records.append((model, difficulty, f"{metric}_vs_{baseline}", diff.shape[0], est, lo, hi, per_seed))
+                base = grids[(ref, metric)]
+                for model in models:
+                    if model == ref or (model, metric) not in grids:
+                        continue
+                    grid, seeds, problems = grids[(model, metric)]
+                    if len(seeds) < 2 or not (set(seeds) & set(base[1]) or len(base[1]) == 1):
+                        continue  # unpaired (e.g. the teacher): no difference reported
+                    diff = _paired(grid, base[0], seeds, base[1], problems, base[2])
+                    est, lo, hi = two_way_bootstrap(diff, n_resamples=n_resamples, level=level, seed=seed)
+                    per_seed = ", ".join(f"{np.nanmean(r):+.3f}" for r in diff)
+                    records.append((model, difficulty, f"{metric}_vs_{ref}", diff.shape[0], est, lo, hi, per_seed))
     return pl.DataFrame(records, schema=SEED_TABLE_SCHEMA, orient="row")

@@ -24,7 +24,7 @@ from rl_distill.io.model_dir import ModelDir
 from rl_distill.parameters import PARAMETER_BLOCKS
 from rl_distill.pipelines.distill.nodes import method_plan, train_plan
 from rl_distill.pipelines.evaluation.nodes import evaluate_checkpoint
-from rl_distill.pipelines.rtap.nodes import train_rtap_student
+from rl_distill.pipelines.rtap.nodes import CONFIDENCE_METRICS_FILE, train_rtap_student
 from rl_distill.pipelines.training import RUN_FILE
 from rl_distill.tracking.history import metric_histories
 from rl_distill.typed_config import ConfigError, check_range, from_dict
@@ -44,6 +44,9 @@ class BenchmarkParams:
     level: float = 0.95
     bootstrap_seed: int = 0
     base_models: tuple[str, ...] = ("teacher", "student_init")
+    # Paired differences are also taken against these (beside the baseline): the R-TAP section sets rtap against
+    # grpo and against the student_init every seed starts from.
+    references: tuple[str, ...] = ("student_init",)
 
     def __post_init__(self) -> None:
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
@@ -64,6 +67,13 @@ def validate_benchmark(block: Mapping[str, Any], where: str) -> BenchmarkParams:
     if cfg.baseline not in distill_methods():
         raise ConfigError(f"{where}.baseline={cfg.baseline!r} is not a registered distill method; valid: "
                           f"{', '.join(distill_methods())}.")
+    from rl_distill.known_methods import known_methods
+
+    valid = [*cfg.base_models, *known_methods()]
+    for ref in cfg.references:
+        if ref not in valid:
+            raise ConfigError(f"{where}.references: {ref!r} is neither a base model nor a registered method; "
+                              f"valid: {', '.join(valid)}.")
     return cfg
 
 
@@ -120,10 +130,25 @@ def report(benchmark: Any, eval_samples: pl.DataFrame, *parts: Any) -> tuple[pl.
                                                                                              .alias("seed"))
     samples = pl.concat([base, *[f.cast(base.schema) for f in seeded]])
     table = seed_table(samples, baseline=cfg.baseline, n_resamples=cfg.n_resamples, level=cfg.level,
-                       seed=cfg.bootstrap_seed)
+                       seed=cfg.bootstrap_seed, references=cfg.references)
     runs = {f"{frame['model'][0]}/seed{seed}": info["run_id"]
             for frame, by_seed in zip(seeded, models) for seed, info in by_seed.items()}
     histories = metric_histories(runs, cfg.curve_keys)
     figures = {f"benchmark_{key.replace('/', '_')}.png": seed_learning_curves(histories, key)
                for key in cfg.curve_keys}
-    return table, render_report(table, list(cfg.seeds), cfg.baseline, cfg.level, list(figures)), figures
+    confidence = {frame["model"][0]: conf for frame, by_seed in zip(seeded, models)
+                  if (conf := _confidence_metrics(by_seed))}
+    text = render_report(table, list(cfg.seeds), cfg.baseline, cfg.level, list(figures),
+                         references=cfg.references, confidence=confidence)
+    return table, text, figures
+
+
+def _confidence_metrics(by_seed: Mapping[str, Mapping[str, str]]) -> dict[int, dict[str, float]]:
+    """``{seed: confidence/* metrics}`` of an R-TAP method's seeds (C_phi's held-out AUROC / ECE, saved beside each
+    policy); empty for other methods."""
+    out = {}
+    for seed, info in by_seed.items():
+        path = Path(info["path"]) / CONFIDENCE_METRICS_FILE
+        if path.is_file():
+            out[int(seed)] = json.loads(path.read_text())
+    return out

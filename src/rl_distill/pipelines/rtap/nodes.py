@@ -34,6 +34,9 @@ from rl_distill.tracking import detached_run, model_run
 from rl_distill.typed_config import from_dict
 
 
+CONFIDENCE_METRICS_FILE = "confidence_metrics.json"
+
+
 def rtap_config(common: Mapping[str, Any], block: Mapping[str, Any], where: str) -> RTAPConfig:
     """``rtap`` block with its ``train`` laid over ``distill.common``."""
     block = dict(block)
@@ -68,6 +71,8 @@ def train_rtap_student(student_init_model: ModelDir, rl_prompts: pl.DataFrame, v
         conf_logger.log_artifact(result.confidence_dir, "confidence_generator")
         final = ModelDir(result.train.final_model_dir).check()
         (final.path / RUN_FILE).write_text(json.dumps({"run_id": logger.run_id}))
+        # C_phi's held-out AUROC / ECE beside the policy, for the reports (the benchmark reads them per seed).
+        (final.path / CONFIDENCE_METRICS_FILE).write_text(json.dumps(result.confidence_metrics, indent=1))
         logger.log_model(final.path)
     # Done: a re-run trains again instead of silently reusing this result (see training.run_phases).
     for leftover in ("checkpoints", "confidence_stage1"):
