@@ -60,8 +60,8 @@ def test_report_sets_rtap_against_grpo_and_student_init():
     section = text.split("## rtap against grpo and student_init")[1].split("## Learning curves")[0]
     lines = {line.split("|")[1].strip(): line for line in section.splitlines() if line.startswith("| ")}
     # grpo and student_init solve p0 only, rtap both: problems resampled give [0, 1] for every one-problem gap.
-    assert "| accuracy | 1.000 [1.000, 1.000] | 0.500 [0.000, 1.000] | 0.500 [0.000, 1.000] | " \
-           "0.500 [0.000, 1.000] | 0.500 [0.000, 1.000] |" == lines["accuracy"]
+    assert lines["accuracy"] == "| accuracy | 1.000 [1.000, 1.000] | 0.500 [0.000, 1.000] | 0.500 [0.000, 1.000] | " \
+           "0.500 [0.000, 1.000] | 0.500 [0.000, 1.000] |"
     assert lines["oops_rate"].endswith("| -1.000 [-1.000, -1.000] | -2.000 [-2.000, -2.000] |")
     assert lines["response_tokens"].endswith("| -20.000 [-20.000, -20.000] | -50.000 [-50.000, -50.000] |")
     assert lines["cycles"].split("|")[2].strip() == "2.000 [2.000, 2.000]"

@@ -71,5 +71,6 @@ def test_a_reference_trained_once_pairs_with_every_seed() -> None:
     assert rows["grpo"]["value"] == pytest.approx((0.5 + 1 / 6) / 2 - 1 / 6)
     metrics = set(table.filter(pl.col("model") == "rtap")["metric"])
     assert {"oops_rate", "cycles", "oops_rate_vs_grpo", "cycles_vs_student_init"} <= metrics
-    oops = table.filter((pl.col("model") == "rtap") & (pl.col("metric") == "oops_rate") & (pl.col("difficulty") == "all"))
+    oops = table.filter((pl.col("model") == "rtap") & (pl.col("metric") == "oops_rate")
+                        & (pl.col("difficulty") == "all"))
     assert oops["value"][0] == 15.0  # the test rows carry oops = n_tokens: 10 at seed 0, 20 at seed 1

@@ -58,7 +58,8 @@ def _rtap_train_defaults() -> TrainConfig:
 @dataclass(frozen=True)
 class CycleConfig:
     """Recursive rollout shape: up to ``max_cycles`` cycles (paper T = 4) of at most ``train.rollout.max_new_tokens``
-    tokens each; see :mod:`rl_distill.rtap.trajectory` for ``stop_at_correct``, ``sample_eos`` and ``force_cycles`` [choices]."""
+    tokens each; see :mod:`rl_distill.rtap.trajectory` for ``stop_at_correct``, ``sample_eos`` and
+    ``force_cycles`` [choices]."""
 
     max_cycles: int = 4
     stop_at_correct: bool = True

@@ -33,7 +33,6 @@ from rl_distill.rtap import RTAPConfig, train_rtap
 from rl_distill.tracking import detached_run, model_run
 from rl_distill.typed_config import from_dict
 
-
 CONFIDENCE_METRICS_FILE = "confidence_metrics.json"
 
 
