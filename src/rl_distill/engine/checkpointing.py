@@ -176,15 +176,15 @@ def restore_latest(accelerator: Any, root: Path, config: dict[str, Any], schedul
     _, path = found
     try:
         accelerator.load_state(str(path / STATE_DIR))
-        load_rng_state(path / STATE_DIR, accelerator.process_index)
-        raw = json.loads((path / TRAINER_STATE).read_text())
-        state = TrainerState(**raw)
-        scheduler.load_state_dict(state.scheduler)
-        if extra is not None:
+        if extra is not None:  # before the RNGs: whatever randomness its loading draws is then reset
             if not (path / EXTRA_DIR).is_dir():
                 raise FileNotFoundError(f"no {EXTRA_DIR}/ directory: the checkpoint holds no state for "
                                         f"{type(extra).__name__}")
             extra.load_checkpoint(path / EXTRA_DIR)
+        load_rng_state(path / STATE_DIR, accelerator.process_index)
+        raw = json.loads((path / TRAINER_STATE).read_text())
+        state = TrainerState(**raw)
+        scheduler.load_state_dict(state.scheduler)
     except Exception as exc:
         raise CheckpointLoadError(
             f"checkpoint {path} passed its checksums but cannot be loaded ({type(exc).__name__}: {exc}). It was "
