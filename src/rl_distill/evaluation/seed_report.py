@@ -101,8 +101,7 @@ def render_report(table: pl.DataFrame, seeds: list[int], baseline: str, level: f
              "## Accuracy by difficulty", ""]
     for level in sorted(set(table["difficulty"]) - {"all"}):
         part = table.filter((pl.col("difficulty") == level) & (pl.col("metric") == "accuracy"))
-        cells = [f"{r['model']} {r['value']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
-                 for r in part.iter_rows(named=True)]
+        cells = [f"{r['model']} {_cell(r)}" for r in part.iter_rows(named=True)]
         lines.append(f"- difficulty {level}: " + "; ".join(cells))
     closed = gap_closed(table)
     if closed.height:

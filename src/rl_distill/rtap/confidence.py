@@ -257,9 +257,7 @@ class ConfidenceGenerator:
         generator, in place: whoever holds it sees the restored C_phi. The optimizer file is read with
         ``torch.load(weights_only=True)`` (tensors and plain containers only)."""
         path = Path(path)
-        body = AutoModel.from_pretrained(path / _BODY)
-        self.model.body.load_state_dict(body.state_dict())
-        self.model.head.load_state_dict(load_file(path / _HEAD))
+        self.model.load_state_dict(ConfidenceGenerator.load(path, self.tokenizer).model.state_dict())
         self._update_optimizer = None
         if (path / _OPTIMIZER).exists():
             optimizer = torch.optim.AdamW(self.model.parameters())

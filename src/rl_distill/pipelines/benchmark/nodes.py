@@ -61,14 +61,12 @@ def load_params(block: Any, where: str = "parameters_benchmark.yml:benchmark") -
 
 @PARAMETER_BLOCKS.register("benchmark")
 def validate_benchmark(block: Mapping[str, Any], where: str) -> BenchmarkParams:
-    from rl_distill.known_methods import distill_methods
+    from rl_distill.known_methods import distill_methods, known_methods
 
     cfg = load_params(block, where)
     if cfg.baseline not in distill_methods():
         raise ConfigError(f"{where}.baseline={cfg.baseline!r} is not a registered distill method; valid: "
                           f"{', '.join(distill_methods())}.")
-    from rl_distill.known_methods import known_methods
-
     valid = [*cfg.base_models, *known_methods()]
     for ref in cfg.references:
         if ref not in valid:
