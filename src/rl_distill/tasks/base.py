@@ -22,6 +22,9 @@ from rl_distill.tasks.format import final_answer
 PROMPT_END = "\n"
 #: Options every ``Task.generate`` accepts.
 ON_BAD_ROW = ("error", "skip")
+#: Text renderings of the procedural tasks (config key ``render``): the compact notation for the char-level
+#: tokenizer of the embedded default, or English for pretrained LLMs with BPE tokenizers.
+RENDERS = ("symbolic", "natural")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,13 +80,13 @@ def example_id(task: str, difficulty: int, question_key: str) -> str:
 class Task(abc.ABC):
     """A task family: a seeded generator (or loader), answer parser and exact verifier.
 
-    Subclasses set ``name``, ``alphabet`` (every character their prompts and traces can contain) and
-    ``Config`` (a frozen dataclass of their parameters, validated by
-    :func:`rl_distill.tasks.registry.get_task`).
+    Subclasses set ``name``, ``alphabet`` (every character their prompts and traces can contain; a class
+    attribute, or an instance attribute where it depends on the config, e.g. ``render``) and ``Config`` (a frozen
+    dataclass of their parameters, validated by :func:`rl_distill.tasks.registry.get_task`).
     """
 
     name: ClassVar[str] = ""
-    alphabet: ClassVar[str] = ""
+    alphabet: str = ""
     #: Whether dedupe compares questions case-sensitively (K&K's letter case carries meaning).
     case_sensitive: ClassVar[bool] = True
     has_checkable_trace: ClassVar[bool] = False  # see :meth:`trace_answer`

@@ -13,8 +13,9 @@ import dataclasses
 import random
 from collections.abc import Mapping
 
+from rl_distill.tasks.base import RENDERS
 from rl_distill.tasks.knights_knaves.logic import MAX_PEOPLE, Node, consistent_mask
-from rl_distill.typed_config import ConfigError, check_range
+from rl_distill.typed_config import ConfigError, check_choice, check_range
 
 FORMS = ("lit", "and", "or", "imp", "iff", "one", "not")
 _COMPOUND = ("and", "or", "imp", "iff", "one")
@@ -26,7 +27,7 @@ def _default_weights() -> dict[str, float]:
 
 @dataclasses.dataclass(frozen=True)
 class KnightsKnavesConfig:
-    """Statement grammar of the generator.
+    """Statement grammar of the generator, and the text rendering.
 
     ``form_weights``: relative frequency of each statement form (``lit`` "X is a knight/knave", ``and``,
     ``or``, ``imp`` implies, ``iff``, ``one`` "exactly one of", ``not`` a negated compound); 0 disables a
@@ -34,7 +35,9 @@ class KnightsKnavesConfig:
     (the harder statement forms). ``nested_prob``: chance that an operand is compound when depth allows.
     ``max_one_arity``: most operands of "exactly one of". ``self_reference``: compounds may mention the
     speaker ("I am a knave or B is a knight"); plain literals never do. ``max_redraws``: statement redraws
-    before a puzzle is restarted.
+    before a puzzle is restarted. ``render``: ``symbolic`` (the compact notation of :mod:`.logic`, for the
+    char-level tokenizer) or ``natural`` (English with names, :mod:`.natural`, for pretrained LLMs); the puzzles
+    are the same for a given seed either way.
     """
 
     form_weights: dict[str, float] = dataclasses.field(default_factory=_default_weights)
@@ -43,8 +46,10 @@ class KnightsKnavesConfig:
     max_one_arity: int = 3
     self_reference: bool = True
     max_redraws: int = 64
+    render: str = "symbolic"
 
     def __post_init__(self) -> None:
+        check_choice("render", self.render, RENDERS)
         unknown = [k for k in self.form_weights if k not in FORMS]
         if unknown:
             raise ConfigError(f"form_weights: unknown form '{unknown[0]}'. Valid forms: {', '.join(FORMS)}.")
