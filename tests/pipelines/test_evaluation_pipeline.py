@@ -125,7 +125,8 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, p
 def _run(test: pl.DataFrame, model_dirs: dict[str, Path], params: dict[str, Any]) -> dict[str, Any]:
     datasets = {dataset: MemoryDataset(ModelDir(model_dirs.get(model, model_dirs["default"])))
                 for model, dataset in eval_config.evaluated_models().items()}
-    catalog = DataCatalog({**datasets, "test_examples": MemoryDataset(test),
+    tokenizer = build_tokenizer(get_task("knights_knaves").alphabet)  # the project's: equal to every model's
+    catalog = DataCatalog({**datasets, "test_examples": MemoryDataset(test), "tokenizer": MemoryDataset(tokenizer),
                            "params:evaluation": MemoryDataset(params), **{o: MemoryDataset() for o in OUTPUTS}})
     SequentialRunner().run(create_pipeline(), catalog)
     return {name: catalog.load(name) for name in OUTPUTS}

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from rl_distill.models.factory import check_local_model_path
+from rl_distill.models.prompt_format import PromptFormat
 from rl_distill.registry import UnknownNameError
 from rl_distill.tasks.base import ON_BAD_ROW
 from rl_distill.tasks.registry import get_task
@@ -74,7 +76,9 @@ class DataCurationConfig:
     ``max_tokens``: length budget of ``<bos> + prompt + trace + <eos>`` in tokens; longer rows are dropped.
     ``self_correction_rate``: per-step probability of a "wait," self-correction in ``trace`` (``trace_clean`` has
     none). ``on_bad_row``: "error" (fail naming file, line and field) or "skip" (skip and count) for loaded files.
-    ``tokenizer_path``: an HF tokenizer directory or hub id to use instead of building the char-level one.
+    ``tokenizer_path``: an HF tokenizer directory or hub id to use instead of building the char-level one (a local
+    path must exist). ``prompt_format``: how prompts reach the model (chat template, system prompt;
+    :class:`rl_distill.models.prompt_format.PromptFormat`).
     ``workers``: processes for generation (1 = in-process). ``chunk_size``: rows per generation chunk (each chunk
     has its own derived seed, so results do not depend on ``workers``). ``log_to_mlflow``: log the statistics
     table to the active MLflow run.
@@ -87,6 +91,7 @@ class DataCurationConfig:
     self_correction_rate: float = 0.1
     on_bad_row: str = "error"
     tokenizer_path: str | None = None
+    prompt_format: PromptFormat = dataclasses.field(default_factory=PromptFormat)
     workers: int = 1
     chunk_size: int = 5000
     log_to_mlflow: bool = True
@@ -103,3 +108,4 @@ class DataCurationConfig:
         check_choice("on_bad_row", self.on_bad_row, ON_BAD_ROW)
         check_range("workers", self.workers, 1)
         check_range("chunk_size", self.chunk_size, 1)
+        check_local_model_path("tokenizer_path", self.tokenizer_path)

@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from rl_distill.curation.config import SplitConfig
+from rl_distill.models.prompt_format import render_prompts, uses_chat_template
 from rl_distill.models.tokenizer import char_level_added_tokens
 from rl_distill.tasks.base import Task, Verdict
 from rl_distill.tasks.format import is_well_formed
@@ -45,13 +46,15 @@ def token_length_expr(column: str, added_tokens: Sequence[str]) -> pl.Expr:
 
 
 def with_token_counts(frame: pl.DataFrame, tokenizer: Any) -> pl.DataFrame:
-    """Add ``prompt_tokens``, ``trace_tokens`` and ``total_tokens`` (= both + ``<bos>`` + ``<eos>``)."""
+    """Add ``prompt_tokens``, ``trace_tokens`` and ``total_tokens`` (= both + ``<bos>`` + ``<eos>``). Prompts are
+    counted as the model reads them: through the chat template when the tokenizer has one."""
     added = char_level_added_tokens(tokenizer)
-    if added is not None:
+    if added is not None and not uses_chat_template(tokenizer):
         counted = frame.with_columns(token_length_expr("prompt", added), token_length_expr("trace", added))
     else:
+        prompts, _ = render_prompts(tokenizer, frame["prompt"].to_list())
         counted = frame.with_columns(
-            pl.Series("prompt_tokens", token_lengths(tokenizer, frame["prompt"].to_list()), dtype=pl.Int64),
+            pl.Series("prompt_tokens", token_lengths(tokenizer, prompts), dtype=pl.Int64),
             pl.Series("trace_tokens", token_lengths(tokenizer, frame["trace"].to_list()), dtype=pl.Int64),
         )
     return counted.with_columns(total_tokens=pl.col("prompt_tokens") + pl.col("trace_tokens") + 2)

@@ -72,3 +72,22 @@ def char_level_added_tokens(tokenizer: Any) -> tuple[str, ...] | None:
             or pre.get("behavior") != "Isolated"):
         return None
     return tuple(token["content"] for token in spec.get("added_tokens", []))
+
+
+def load_tokenizer(path: str) -> Any:
+    """An HF tokenizer from ``path`` (directory or hub id), ready for the engine: an eos is required (it ends every
+    completion) and the pad token defaults to it. Fails naming the path and the fix."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except Exception as exc:
+        raise ValueError(f"cannot load a tokenizer from {path!r} ({type(exc).__name__}: {exc}); point "
+                         "data_curation.tokenizer_path at an HF directory with tokenizer.json / "
+                         "tokenizer_config.json.") from exc
+    if tokenizer.eos_token_id is None:
+        raise ValueError(f"the tokenizer at {path!r} has no eos token; every completion ends with one. Set "
+                         "eos_token in its tokenizer_config.json.")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer

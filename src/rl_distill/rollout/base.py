@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Protocol
 import torch
 from torch import Tensor
 
+from rl_distill.models.prompt_format import render_prompts
 from rl_distill.models.scoring import sequence_logprobs
 from rl_distill.registry import Registry
 from rl_distill.typed_config import check_range, from_dict
@@ -123,8 +124,10 @@ class RolloutBatch:
 
 
 def encode_prompts(tokenizer: Any, prompts: list[str]) -> tuple[Tensor, Tensor]:
-    """[B, P] left-padded ids and mask for ``prompts`` (the tokenizer adds its bos)."""
-    enc = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left")
+    """[B, P] left-padded ids and mask for ``prompts``, formatted by :func:`~rl_distill.models.prompt_format.
+    render_prompts` (through the tokenizer's chat template when it has one; else raw, with the tokenizer's bos)."""
+    texts, add_special = render_prompts(tokenizer, prompts)
+    enc = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=add_special)
     return enc["input_ids"], enc["attention_mask"]
 
 

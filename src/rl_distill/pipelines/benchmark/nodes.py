@@ -106,13 +106,14 @@ def train_rtap_seeds(student_init_model: ModelDir, rl_prompts: pl.DataFrame, val
             for seed in cfg.seeds}
 
 
-def evaluate_seeds(models: Mapping[str, Mapping[str, str]], test_examples: pl.DataFrame, evaluation: Any,
-                   method: str) -> pl.DataFrame:
+def evaluate_seeds(models: Mapping[str, Mapping[str, str]], test_examples: pl.DataFrame, tokenizer: Any,
+                   evaluation: Any, method: str) -> pl.DataFrame:
     """Every seed's model on the evaluation pipeline's test problems (metrics logged into its training run); the
     per-sample frame with a ``seed`` column."""
     frames = []
     for seed, info in models.items():
-        samples, _ = evaluate_checkpoint(ModelDir(Path(info["path"])), test_examples, evaluation, model_name=method)
+        samples, _ = evaluate_checkpoint(ModelDir(Path(info["path"])), test_examples, tokenizer, evaluation,
+                                         model_name=method)
         frames.append(samples.with_columns(pl.lit(int(seed)).alias("seed")))
     return pl.concat(frames)
 

@@ -23,7 +23,8 @@ def method_benchmark(method: str) -> Pipeline:
         Node(bound_to_method(train_seeds, method),
              ["student_init_model", "selected_teacher_model", train_data, "val_examples", "tokenizer",
               "params:common", "params:method", tuned, "params:benchmark"], "models", name="train_seeds"),
-        Node(bound_to_method(evaluate_seeds, method), ["models", "test_examples", "params:evaluation"], "samples",
+        Node(bound_to_method(evaluate_seeds, method), ["models", "test_examples", "tokenizer", "params:evaluation"],
+             "samples",
              name="evaluate_seeds"),
     ]
     return Pipeline(nodes, namespace=f"benchmark.{method}", inputs={*SHARED_INPUTS, tuned, "test_examples"},
@@ -38,7 +39,8 @@ def rtap_benchmark(method: str) -> Pipeline:
         Node(bound_to_method(train_rtap_seeds, method),
              ["student_init_model", "rl_prompts", "val_examples", "tokenizer", "params:common", "params:method",
               "params:benchmark"], "models", name="train_seeds"),
-        Node(bound_to_method(evaluate_seeds, method), ["models", "test_examples", "params:evaluation"], "samples",
+        Node(bound_to_method(evaluate_seeds, method), ["models", "test_examples", "tokenizer", "params:evaluation"],
+             "samples",
              name="evaluate_seeds"),
     ]
     return Pipeline(nodes, namespace=f"benchmark.{method}",

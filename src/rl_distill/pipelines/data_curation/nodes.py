@@ -14,7 +14,8 @@ import polars as pl
 from rl_distill.curation.config import DataCurationConfig
 from rl_distill.curation.curation import curate, split, statistics
 from rl_distill.curation.generation import generate_raw
-from rl_distill.models.tokenizer import alphabet_for, build_tokenizer
+from rl_distill.models.prompt_format import apply_prompt_format, uses_chat_template
+from rl_distill.models.tokenizer import alphabet_for, build_tokenizer, load_tokenizer
 from rl_distill.parameters import PARAMETER_BLOCKS
 from rl_distill.tasks.base import Task
 from rl_distill.tasks.registry import get_task
@@ -47,13 +48,18 @@ def generate_examples(params: Mapping[str, Any]) -> tuple[pl.DataFrame, pl.DataF
 
 
 def build_shared_tokenizer(params: Mapping[str, Any]) -> Any:
-    """The tokenizer teacher and student share: char-level over the tasks' alphabet, or ``tokenizer_path``."""
+    """The tokenizer teacher and student share: char-level over the tasks' alphabet, or ``tokenizer_path``; with the
+    configured prompt format (chat template, system prompt) applied."""
     cfg = _config(params)
     if cfg.tokenizer_path:
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(cfg.tokenizer_path)
-    return build_tokenizer(alphabet_for(_tasks(cfg).values()))
+        tokenizer = load_tokenizer(cfg.tokenizer_path)
+        source = f"data_curation.tokenizer_path={cfg.tokenizer_path!r}"
+    else:
+        tokenizer, source = build_tokenizer(alphabet_for(_tasks(cfg).values())), "the char-level tokenizer"
+    apply_prompt_format(tokenizer, cfg.prompt_format, source)
+    if uses_chat_template(tokenizer):
+        logger.info("prompts go through the chat template of %s", source)
+    return tokenizer
 
 
 def curate_examples(raw: pl.DataFrame, tokenizer: Any, params: Mapping[str, Any]

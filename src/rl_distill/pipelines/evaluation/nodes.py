@@ -89,15 +89,21 @@ def _log_metrics(model_name: str, model_dir: Path, metrics: Mapping[str, float],
     return {**info, "run_id": logger.run_id, "run_name": name, "logged_to": "eval_run"}
 
 
-def evaluate_checkpoint(model_dir: ModelDir, test_examples: pl.DataFrame, params: Mapping[str, Any], *,
-                        model_name: str) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Evaluate the checkpoint ``model_dir`` as ``model_name``: per-sample frame and where it was logged."""
-    from rl_distill.models.factory import load_model_dir  # torch/transformers only when a model is evaluated
+def evaluate_checkpoint(model_dir: ModelDir, test_examples: pl.DataFrame, tokenizer: Any, params: Mapping[str, Any],
+                        *, model_name: str) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Evaluate the checkpoint ``model_dir`` as ``model_name``: per-sample frame and where it was logged.
+
+    Every model reads its prompts through the project's ``tokenizer`` (one prompt format for all, e.g. a model
+    given by ``init_from`` whose own tokenizer carries another system prompt); the directory's vocabulary must match.
+    """
+    # torch/transformers only when a model is evaluated
+    from rl_distill.models.factory import check_shared_vocab, load_model_dir
 
     cfg = load_params(params)
     frame = select_test_examples(test_examples, cfg.max_test_examples, cfg.subsample_seed)
     task = single_task(frame)
-    model, tokenizer = load_model_dir(ModelDir(model_dir.path).check().path)
+    model, own_tokenizer = load_model_dir(ModelDir(model_dir.path).check().path)
+    check_shared_vocab(own_tokenizer, tokenizer, names=(f"{model_name} ({model_dir.path})", "project tokenizer"))
     model.to(_device(cfg.device))
     samples = evaluate_model(model_name, model, tokenizer, task, frame_to_examples(frame),
                              cfg.decoding_for(model_name))

@@ -28,11 +28,11 @@ def _evaluator_for(model: str):
 def create_pipeline(**kwargs) -> Pipeline:
     """One evaluation node per model of :func:`evaluated_models`, then the combine node."""
     models = evaluated_models()
-    nodes = [Node(_evaluator_for(model), [dataset, "test_examples", "params:evaluation"],
+    nodes = [Node(_evaluator_for(model), [dataset, "test_examples", "tokenizer", "params:evaluation"],
                   [f"{model}_samples", f"{model}_run"], name=model)
              for model, dataset in models.items()]
     nodes.append(Node(combine_evaluations,
                       ["params:evaluation", *[f"{m}_samples" for m in models], *[f"{m}_run" for m in models]],
                       ["eval_samples", "eval_summary", "eval_summary_csv", "eval_runs"], name="combine"))
-    return Pipeline(nodes, namespace="evaluation", inputs={*models.values(), "test_examples"},
+    return Pipeline(nodes, namespace="evaluation", inputs={*models.values(), "test_examples", "tokenizer"},
                     outputs=OUTPUTS, parameters={"params:evaluation"})
