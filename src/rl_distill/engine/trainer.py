@@ -35,6 +35,7 @@ from rl_distill.engine.checkpointing import (
     save_training_checkpoint,
 )
 from rl_distill.engine.config import TrainConfig
+from rl_distill.engine.lora import AdapterDisabled, is_lora, merged, wrap_lora
 from rl_distill.engine.metrics import MetricAccumulator, MetricHistory
 from rl_distill.engine.optim import build_optimizer
 from rl_distill.engine.rewards import RewardFn, outcome_reward_fn
@@ -200,8 +201,11 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
         check_model_vocab(teacher, tokenizer)
     elif getattr(loss_fn, "needs_teacher", False):
         raise ValueError(f"loss '{config.loss.name}' needs a teacher (it scores the student's tokens): pass teacher=")
+    if config.lora is not None:
+        policy = wrap_lora(policy, config.lora)  # only the adapters require grad (and reach the optimizer)
     if getattr(loss_fn, "needs_ref", False) and reference is None:
-        reference = copy.deepcopy(policy)  # the initial policy, taken before any resume overwrites the weights
+        # the initial policy, taken before any resume overwrites the weights; with LoRA the base, adapters off
+        reference = AdapterDisabled(policy) if config.lora is not None else copy.deepcopy(policy)
     teacher = _freeze(teacher, accelerator.device, resolve_dtype(config.teacher_dtype, accelerator.device))
     reference = _freeze(reference, accelerator.device)
 
@@ -242,7 +246,9 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
                     reward_fn=reward_fn or outcome_reward_fn(task, config.reward), advantage=config.advantage,
                     overlong=config.overlong,
                     teacher=teacher, reference=reference,
-                    concurrent_scoring=concurrent_scoring_enabled(config.concurrent_scoring, accelerator.device),
+                    # the adapter switch of a LoRA reference is module state: never beside the policy's rollout
+                    concurrent_scoring=(concurrent_scoring_enabled(config.concurrent_scoring, accelerator.device)
+                                        and not isinstance(reference, AdapterDisabled)),
                     old_logprobs=resolve_old_logprobs(config.old_logprobs, policy))
     validate = _Validator(accelerator, tokenizer, task, val_examples, config)
     metrics, history = MetricAccumulator(), MetricHistory(state.history)
@@ -330,7 +336,8 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
     full = gathered_state_dict(accelerator, model)
     if accelerator.is_main_process:
         with atomic_dir(final_dir, meta={"step": state.step}) as tmp:
-            save_hf_dir(accelerator.unwrap_model(model), tokenizer, tmp, full)
+            final_model = accelerator.unwrap_model(model)
+            save_hf_dir(merged(final_model) if is_lora(final_model) else final_model, tokenizer, tmp, full)
     accelerator.wait_for_everyone()
     return TrainResult(
         final_step=state.step, val_accuracy=state.val_accuracy, final_model_dir=final_dir,

@@ -128,6 +128,9 @@ def train_plan(plan: MethodPlan, student_init_model: ModelDir, teacher_model: Mo
 
 
 def _needs_reference(cfg: Any) -> bool:
+    """Whether the loss needs a separate reference model (with LoRA the trainer uses the base, adapters off)."""
     from rl_distill.core.losses import build_policy_loss
 
+    if cfg.lora is not None:
+        return False
     return bool(getattr(build_policy_loss(cfg.loss.name, cfg.loss.typed), "needs_ref", False))
