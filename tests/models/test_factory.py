@@ -133,3 +133,51 @@ def test_auto_dtype_is_bfloat16_only_where_the_hardware_multiplies_it(monkeypatc
     assert not has_fast_bfloat16(torch.device("meta"))
     with pytest.raises(ConfigError, match="dtype='fp8' is not valid"):
         resolve_dtype("fp8")
+
+
+def test_keep_layers_prunes_a_pretrained_model_and_its_cache_still_lines_up(tmp_path, tokenizer):
+    four = ModelConfig(hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=64,
+                       max_position_embeddings=128, seed=5)
+    full = build_model(four, tokenizer)
+    save_hf_dir(full, tokenizer, tmp_path / "full")
+    pruned = build_model(ModelConfig(source="pretrained", path=str(tmp_path / "full"), keep_layers=(0, 3)),
+                         tokenizer)
+    assert pruned.config.num_hidden_layers == 2 and len(pruned.model.layers) == 2
+    # the kept layers are the original layers 0 and 3, weight for weight; embeddings and head are shared
+    for new, old in ((0, 0), (1, 3)):
+        for (name, p), q in zip(pruned.model.layers[new].state_dict().items(),
+                                full.model.layers[old].state_dict().values()):
+            assert torch.equal(p, q), name
+    assert torch.equal(pruned.get_input_embeddings().weight, full.get_input_embeddings().weight)
+    assert [layer.self_attn.layer_idx for layer in pruned.model.layers] == [0, 1]  # KV-cache slots renumbered
+    # Incremental decoding with the KV cache gives the logits of one full forward (a stale layer_idx would not).
+    ids = torch.tensor([[1, 5, 6, 7, 8, 9]])
+    with torch.no_grad():
+        whole = pruned(input_ids=ids).logits[0, -1]
+        first = pruned(input_ids=ids[:, :-1], use_cache=True)
+        step = pruned(input_ids=ids[:, -1:], past_key_values=first.past_key_values, use_cache=True).logits[0, -1]
+    torch.testing.assert_close(step, whole, rtol=1e-5, atol=1e-5)
+    save_hf_dir(pruned, tokenizer, tmp_path / "pruned")  # a plain 2-layer HF model afterwards
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "pruned").config.num_hidden_layers == 2
+    with pytest.raises(ConfigError, match=r"names layer 4 but the model has 4 \(0..3\)"):
+        build_model(ModelConfig(source="pretrained", path=str(tmp_path / "full"), keep_layers=(0, 4)), tokenizer)
+
+
+@pytest.mark.parametrize(("data", "fragment"), [
+    ({"keep_layers": [0, 1]}, "keep_layers prunes a pretrained model"),
+    ({"source": "pretrained", "path": "org/model", "keep_layers": [2, 1]}, "increasing order"),
+    ({"source": "pretrained", "path": "org/model", "keep_layers": []}, "distinct layer indices"),
+    ({"source": "pretrained", "path": "data/06_models/no_such_model"}, "does not exist. Point it at an HF"),
+    ({"source": "pretrained", "path": "data/06_models/smollm2_135m_instruct/../smollm2_135m_instruct_x"},
+     "does not exist"),
+])
+def test_bad_pretrained_configs_name_the_key(data, fragment, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative data/ paths resolve against an empty project
+    with pytest.raises(ConfigError, match=fragment):
+        from_dict(ModelConfig, data, where="model")
+
+
+def test_the_missing_smollm2_directory_names_make_smollm2(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="make smollm2"):
+        from_dict(ModelConfig, {"source": "pretrained", "path": "data/06_models/smollm2_135m_instruct"}, where="m")

