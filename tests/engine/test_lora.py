@@ -124,3 +124,14 @@ def test_bad_lora_settings_fail_at_load(bad, message):
 def test_lora_refuses_the_vllm_engine():
     with pytest.raises(ConfigError, match="only the hf engine"):
         from_dict(TrainConfig, {"lora": {}, "rollout": {"engine": "vllm"}}, where="test")
+
+
+def test_a_kl_to_the_reference_starts_at_zero_because_the_reference_is_the_start(tmp_path, tokenizer, task,
+                                                                                 examples):
+    # LoRA's B starts at zero, so at step 1 the policy equals its base exactly: KL(pi || pi_ref) must be 0 there
+    # (a reference that were anything but the adapters-off base would give a positive value).
+    config = make_config(total_steps=2, lora=LORA, mu=1, log_every=1,
+                         loss={"name": "grpo", "config": {"compile": False, "beta": 0.5}}, concurrent_scoring="on")
+    _, result = _train(tmp_path, tokenizer, task, examples, config)
+    kl = dict(result.history["train/kl_ref"])
+    assert kl[1] == pytest.approx(0.0, abs=1e-7)

@@ -38,3 +38,19 @@ def test_two_task_families_are_refused():
     frame = pl.concat([_frame("arithmetic", {}), _frame("knights_knaves", {})])
     with pytest.raises(ConfigError, match=r"exactly one task family, got \['arithmetic', 'knights_knaves'\]"):
         single_task(frame)
+
+
+def test_a_pretrained_model_whose_tokenizer_differs_fails_before_training(tmp_path):
+    from rl_distill.models.factory import ModelConfig, build_model
+    from rl_distill.models.tokenizer import build_tokenizer
+    from rl_distill.pipelines.model_configs import train_from_scratch
+
+    theirs, ours = build_tokenizer("abc"), build_tokenizer("abd")
+    build_model(ModelConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=2), theirs).save_pretrained(
+        tmp_path / "other")
+    theirs.save_pretrained(tmp_path / "other")
+    cfg = ModelConfig(source="pretrained", path=str(tmp_path / "other"))
+    with pytest.raises(ConfigError, match=r"student_init.model \(.*other\) and project tokenizer tokenizers differ: "
+                                          r"vocab sizes 11 vs 11; first differing token at id 10: 'c' vs 'd'"):
+        train_from_scratch("student_init", None, cfg, [], pl.DataFrame(), pl.DataFrame(), ours)
+    assert not (tmp_path / "checkpoints").exists()

@@ -166,3 +166,49 @@ def test_every_trained_token_was_sampled_with_its_sampling_logprob(monkeypatch, 
     again = recursive_rollout(model, tokenizer, task, prompts, answers, cfg, max_cycles=2, from_sampler=True)
     assert torch.equal(again.batch.response_ids, r.batch.response_ids)
     assert torch.equal(again.batch.old_logprobs, r.sampled_logprobs)
+
+
+def _tagless_tokenizer():
+    """A char-level tokenizer where ``</answer>`` is nine tokens, as in a BPE vocabulary (SmolLM2: three)."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    chars = sorted(set("<>/abcdefghijklmnopqrstuvwxyz0123456789+=\n"))  # a-f: StopStringCriteria probes them
+    vocab = {t: i for i, t in enumerate(["<pad>", "<bos>", "<eos>", *chars])}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
+    backend.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    backend.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", bos_token="<bos>",
+                                   eos_token="<eos>", padding_side="left")
+
+
+def test_a_multi_token_answer_tag_ends_the_cycle_where_its_text_ends() -> None:
+    tok = _tagless_tokenizer()
+    assert len(tok.encode("</answer>", add_special_tokens=False)) == 9
+    cycle = tok.encode("<think>1+2=3</think><answer>3</answer>", add_special_tokens=False)
+    after = tok.encode("<think>", add_special_tokens=False)
+    logprobs = [-(k + 1) / 100 for k in range(len(cycle) + len(after))]
+    cut = trajectory._cut_cycle_at_text(tok, cycle + after, logprobs, tok.eos_token_id)
+    assert (cut.ids, cut.stop, cut.logprobs) == (cycle, "answer", logprobs[:len(cycle)])
+    # eos before any tag: an "eos" stop with the eos's own log-prob; no tag and no eos: the cap
+    head = tok.encode("<think>1+", add_special_tokens=False)
+    cut = trajectory._cut_cycle_at_text(tok, [*head, tok.eos_token_id, *after], logprobs, tok.eos_token_id)
+    assert (cut.ids, cut.stop, cut.eos_logprob) == (head, "eos", logprobs[len(head)])
+    cut = trajectory._cut_cycle_at_text(tok, head, logprobs[:len(head)], tok.eos_token_id)
+    assert (cut.ids, cut.stop) == (head, "length")
+
+
+def test_generate_cycle_stops_on_the_tag_string_with_a_multi_token_tag() -> None:
+    from rl_distill.models.factory import ModelConfig, build_model
+
+    tok = _tagless_tokenizer()
+    model = build_model(ModelConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, seed=3), tok)
+    contexts = [tok.encode("1+2\n")] * 6
+    torch.manual_seed(0)
+    cfg = RolloutConfig(group_size=1, temperature=1.0, max_new_tokens=12)
+    for cycle in trajectory.generate_cycle(model, tok, contexts, cfg, forced=True):
+        text = tok.decode(cycle.ids)
+        assert len(cycle.logprobs) == len(cycle.ids) and cycle.ids
+        assert ("</answer>" in text) == (cycle.stop == "answer")
+        assert cycle.stop != "answer" or text.endswith("</answer>")
+        assert cycle.stop != "length" or len(cycle.ids) == 12

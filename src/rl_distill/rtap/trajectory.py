@@ -5,8 +5,9 @@ One job: sample N = B*G trajectories of up to C think-answer cycles and turn the
 rewards need (R-TAP, Lee, Chee, Ro, arXiv 2603.02099, Sec. 3 "recursive rollouts"; method.md section 5):
 
 - Cycle t+1 is generated conditioned on the question and cycles 1..t; each cycle's generation stops at
-  ``</answer>`` (stop token) or eos. **[choice]** A cycle that hits the per-cycle token cap without ``</answer>``, or
-  an eos, ends the trajectory; the trajectory then has the cycles present so far (M is defined over them).
+  ``</answer>`` (the stop token; with a tokenizer that splits the tag, e.g. BPE, the stop string) or eos.
+  **[choice]** A cycle that hits the per-cycle token cap without ``</answer>``, or an eos, ends the trajectory;
+  the trajectory then has the cycles present so far (M is defined over them).
 - M = the 1-indexed first cycle whose answer verifies correct; M = the number of cycles present (C when all were
   generated) if none is. Everything after cycle M is cut: the cut tokens are not in the response, so they carry no
   loss.
@@ -176,14 +177,13 @@ class RecursiveRollout:
         return [texts[:m] for texts, m in zip(self.cycle_texts, self.m.tolist())]
 
 
-def _answer_close_id(tokenizer: Any) -> int:
+def _answer_close_ids(tokenizer: Any) -> list[int]:
+    """The token ids of ``</answer>``: one for the char-level tokenizer (a tag token), several for a BPE vocabulary
+    (SmolLM2: ``</``, ``answer``, ``>``), where generation stops on the string instead (:func:`generate_cycle`)."""
     ids = tokenizer.encode(ANSWER_CLOSE, add_special_tokens=False)
-    if len(ids) != 1:
-        raise ValueError(
-            f"{ANSWER_CLOSE!r} must be a single token to stop each cycle (got ids {ids}); add the four tags to the "
-            "tokenizer as special tokens (rl_distill.models.tokenizer does)."
-        )
-    return ids[0]
+    if not ids:
+        raise ValueError(f"the tokenizer encodes {ANSWER_CLOSE!r} to no tokens; R-TAP's cycles stop at it.")
+    return ids
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -227,10 +227,17 @@ def generate_cycle(model: torch.nn.Module, tokenizer: Any, contexts: list[list[i
     (HF's ``SuppressTokensAtBeginLogitsProcessor``, applied after the recorder: like ``min_new_tokens`` it shapes
     the sampler only, and the recorded log-probs stay the unconstrained policy's).
     """
-    stop_id, eos_id = _answer_close_id(tokenizer), tokenizer.eos_token_id
+    stop_ids, eos_id = _answer_close_ids(tokenizer), tokenizer.eos_token_id
+    single = len(stop_ids) == 1
+    stop_id = stop_ids[0] if single else None
     pad_id = pad_token_id(tokenizer)
     gen_cfg = copy.deepcopy(generation_config(tokenizer, cfg))
-    gen_cfg.eos_token_id = [eos_id, stop_id]
+    gen_cfg.eos_token_id = [eos_id, stop_id] if single else [eos_id]
+    extra: dict[str, Any] = {}
+    if not single:  # a multi-token tag: HF's StopStringCriteria ends a row once its text holds the tag
+        gen_cfg.stop_strings = [ANSWER_CLOSE]
+        extra["tokenizer"] = tokenizer
+    first_banned = [eos_id, stop_id] if single else [eos_id]
     inner = _unwrap(model)
     device = next(inner.parameters()).device
     step = batch_size or len(contexts)
@@ -244,13 +251,14 @@ def generate_cycle(model: torch.nn.Module, tokenizer: Any, contexts: list[list[i
                 recorder = SampledLogprobs(cfg.temperature)
                 processors = [recorder]
                 if forced:
-                    processors.append(SuppressTokensAtBeginLogitsProcessor([eos_id, stop_id], ids.shape[1],
+                    processors.append(SuppressTokensAtBeginLogitsProcessor(first_banned, ids.shape[1],
                                                                            device=str(device)))
                 new = inner.generate(input_ids=ids, attention_mask=mask, generation_config=gen_cfg,
-                                     logits_processor=LogitsProcessorList(processors))[:, ids.shape[1]:]
+                                     logits_processor=LogitsProcessorList(processors), **extra)[:, ids.shape[1]:]
                 logprobs = recorder.logprobs(new)
                 for row, row_lp in zip(new.tolist(), logprobs.tolist()):
-                    out.append(_cut_cycle(row, row_lp, stop_id, eos_id))
+                    out.append(_cut_cycle(row, row_lp, stop_id, eos_id) if single
+                               else _cut_cycle_at_text(tokenizer, row, row_lp, eos_id))
     finally:
         inner.train(was_training)
     return out
@@ -262,6 +270,19 @@ def _cut_cycle(row: list[int], logprobs: list[float], stop_id: int, eos_id: int)
             return SampledCycle(row[: k + 1], "answer", logprobs[: k + 1])
         if tok == eos_id:
             return SampledCycle(row[:k], "eos", logprobs[:k], eos_logprob=logprobs[k])
+    return SampledCycle(row, "length", logprobs[: len(row)])
+
+
+def _cut_cycle_at_text(tokenizer: Any, row: list[int], logprobs: list[float], eos_id: int) -> SampledCycle:
+    """:func:`_cut_cycle` for a multi-token ``</answer>``: the cycle ends with the first token whose prefix decodes to
+    text holding the tag (however the policy spelled it in tokens), or at eos, or at the cap."""
+    end = next((k for k, tok in enumerate(row) if tok == eos_id), len(row))
+    if ANSWER_CLOSE in decode_cycle(tokenizer, row[:end]):
+        for k in range(end):
+            if ANSWER_CLOSE in decode_cycle(tokenizer, row[: k + 1]):
+                return SampledCycle(row[: k + 1], "answer", logprobs[: k + 1])
+    if end < len(row):
+        return SampledCycle(row[:end], "eos", logprobs[:end], eos_logprob=logprobs[end])
     return SampledCycle(row, "length", logprobs[: len(row)])
 
 
