@@ -181,3 +181,27 @@ def test_every_requested_package_extra_exists() -> None:
             continue
         provided = set(metadata.distribution(req.name).metadata.get_all("Provides-Extra") or [])
         assert req.extras <= provided, (req.name, sorted(req.extras - provided))
+
+
+@pytest.mark.parametrize("env", sorted(p.name for p in (Path(__file__).resolve().parents[1] / "conf").iterdir()
+                                       if p.is_dir() and any(p.glob("parameters*.yml"))))
+def test_every_shipped_environment_validates(env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each ``conf/<env>`` laid over base is a valid configuration once the model directories it names exist (a
+    missing one fails at load, naming it: tests/models/test_factory.py)."""
+    from kedro.config import OmegaConfigLoader
+
+    from rl_distill.parameters import validate_parameters
+    from rl_distill.pipeline_registry import register_pipelines
+    from rl_distill.settings import CONFIG_LOADER_ARGS
+
+    register_pipelines()  # the pipeline packages register their parameter blocks
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    params = OmegaConfigLoader(conf_source=str(conf), env=env, **CONFIG_LOADER_ARGS)["parameters"]
+    monkeypatch.chdir(tmp_path)  # the data/06_models/... directories the GPU and SmolLM2 environments name
+    (tmp_path / "models").symlink_to(conf.parent / "models", target_is_directory=True)  # the shipped teacher
+    for model in ("smollm2_135m_instruct", "qwen3_0.6b", "qwen3_8b"):
+        (tmp_path / "data" / "06_models" / model).mkdir(parents=True)
+        for name in ("config.json", "model.safetensors"):  # what an init_from directory is checked for
+            (tmp_path / "data" / "06_models" / model / name).write_text("{}")
+    typed = validate_parameters(params, lambda key: f"conf/{env}")
+    assert "params:distill.rlad" in typed

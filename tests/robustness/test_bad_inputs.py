@@ -71,7 +71,8 @@ def test_unknown_environment_fails_listing_the_valid_ones(catalogue_project, ked
     # Before: an MLflow exception that never mentioned the environment
     out = kedro_run(catalogue_project, "run", "--env", "smok", "--pipelines", "grpo")
     assert out.exit_code == 1 and out.nodes == []
-    assert "--env 'smok': there is no" in out.message and "Valid environments: local, rtap_paper, smoke." in out.message
+    assert "--env 'smok': there is no" in out.message
+    assert "Valid environments: local, qwen3_gpu, rtap_paper, smoke, smollm2." in out.message
     assert "Did you mean 'smoke'?" in out.message
     assert not (catalogue_project / "mlruns" / "mlflow.db").exists()  # MLflow was never touched: no FAILED run
 
