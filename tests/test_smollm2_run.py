@@ -85,7 +85,7 @@ def test_the_sampled_old_logprobs_equal_a_fresh_forward_and_replies_are_text(smo
 
     model, tokenizer = load_model_dir(smollm2_project / "data/06_models/selected_teacher")
     test = pl.read_parquet(smollm2_project / "data/05_model_input/test_examples.parquet").head(4)
-    cfg = RolloutConfig(group_size=2, temperature=1.0, max_new_tokens=48)
+    cfg = RolloutConfig(group_size=2, temperature=1.0, max_new_tokens=80)
     torch.manual_seed(0)
     batch = build_rollout_engine(cfg).generate(model, tokenizer, test["prompt"].to_list(), cfg, from_sampler=True)
     fresh = sequence_logprobs(model, batch.input_ids, batch.attention_mask, batch.response_start, chunk_size=16,
