@@ -67,8 +67,7 @@ def import_gguf(gguf: Path, out: Path, name: str) -> dict[str, Any]:
         del config.quantization_config  # the weights are already dequantized to fp32
     config._name_or_path = name
     model = AutoModelForCausalLM.from_config(config)
-    missing, unexpected = model.load_state_dict(quantized.state_dict(), strict=True)
-    assert not missing and not unexpected  # strict=True raised otherwise
+    model.load_state_dict(quantized.state_dict(), strict=True)  # every tensor, or it raises
     model.generation_config = quantized.generation_config
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -104,10 +104,7 @@ def statement_text(node: Node, names: tuple[str, ...]) -> str:
         return f"it is not the case that ({statement_text(child, names)})"
     if kind == "one":
         return "exactly one of the following is true: " + ", ".join(operand(c) for c in node[1])
-    left, right = operand(node[1]), operand(node[2])
-    if kind == "imp":
-        return f"if {left} then {right}"
-    return {"and": f"{left} and {right}", "or": f"{left} or {right}", "iff": f"{left} if and only if {right}"}[kind]
+    return _binary_text(kind, operand(node[1]), operand(node[2]))
 
 
 def value_text(tree: Node) -> str:
@@ -130,7 +127,11 @@ def value_text(tree: Node) -> str:
         return f"not {operand(tree[1])}"
     if kind == "one":
         return "exactly one of " + ", ".join(operand(c) for c in tree[1])
-    left, right = operand(tree[1]), operand(tree[2])
+    return _binary_text(kind, operand(tree[1]), operand(tree[2]))
+
+
+def _binary_text(kind: str, left: str, right: str) -> str:
+    """A binary connective in words, for statements and value trees alike."""
     if kind == "imp":
         return f"if {left} then {right}"
     return {"and": f"{left} and {right}", "or": f"{left} or {right}", "iff": f"{left} if and only if {right}"}[kind]
