@@ -195,6 +195,19 @@ def test_tokenizer_dataset_round_trip(tmp_path: Path) -> None:
     assert dataset.load().get_vocab() == tok.get_vocab()
 
 
+def test_tokenizer_dataset_save_leaves_no_stale_chat_template(tmp_path: Path) -> None:
+    """A tokenizer saved where another environment's tokenizer (with a chat template) was must load without one:
+    a left-over chat_template.jinja templated every default prompt past max_tokens (curated 0 of 10000)."""
+    dataset = TokenizerDataset(path=str(tmp_path / "tok"))
+    templated = build_tokenizer("Ab")
+    templated.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    dataset.save(templated)
+    assert dataset.load().chat_template is not None
+    dataset.save(build_tokenizer("Ab"))
+    assert dataset.load().chat_template is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tok"]
+
+
 @pytest.mark.parametrize("env", ["base", "smoke"])
 def test_parameter_files_validate(env: str) -> None:
     block = yaml.safe_load((CONF / env / "parameters_data_curation.yml").read_text())["data_curation"]

@@ -6,6 +6,8 @@ Catalog use: ``type: rl_distill.io.tokenizer_dataset.TokenizerDataset`` with ``p
 
 from __future__ import annotations
 
+import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ from kedro.io import AbstractDataset
 
 
 class TokenizerDataset(AbstractDataset[Any, Any]):
-    """Saves a tokenizer to ``path`` with ``save_pretrained``; loads it with ``AutoTokenizer.from_pretrained``."""
+    """Saves a tokenizer to ``path`` with ``save_pretrained`` (replacing the directory); loads it with ``AutoTokenizer.from_pretrained``."""
 
     def __init__(self, path: str, load_args: dict[str, Any] | None = None,
                  metadata: dict[str, Any] | None = None) -> None:
@@ -27,8 +29,18 @@ class TokenizerDataset(AbstractDataset[Any, Any]):
         return AutoTokenizer.from_pretrained(str(self._path), **self._load_args)
 
     def save(self, data: Any) -> None:
-        self._path.mkdir(parents=True, exist_ok=True)
-        data.save_pretrained(str(self._path))
+        """Write into a fresh directory and swap it in: ``save_pretrained`` into an existing directory leaves files it
+        does not write (a ``chat_template.jinja`` saved by another environment's tokenizer would then be loaded with
+        this one and template every prompt)."""
+        target = self._path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+        data.save_pretrained(str(tmp))
+        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+        if target.exists():
+            target.rename(old)
+        tmp.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
 
     def _exists(self) -> bool:
         return (self._path / "tokenizer_config.json").is_file()
