@@ -15,7 +15,8 @@ from kedro.io import AbstractDataset
 
 
 class TokenizerDataset(AbstractDataset[Any, Any]):
-    """Saves a tokenizer to ``path`` with ``save_pretrained`` (replacing the directory); loads it with ``AutoTokenizer.from_pretrained``."""
+    """Saves a tokenizer to ``path`` with ``save_pretrained`` (replacing the directory); loads it with
+    ``AutoTokenizer.from_pretrained``."""
 
     def __init__(self, path: str, load_args: dict[str, Any] | None = None,
                  metadata: dict[str, Any] | None = None) -> None:
