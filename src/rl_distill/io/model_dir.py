@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,19 @@ from typing import Any
 from kedro.io import AbstractDataset, DatasetError
 
 REQUIRED_FILES = ("config.json", "model.safetensors")
+
+
+def replace_dir(target: Path, write: Callable[[Path], Any]) -> None:
+    """``write(tmp)`` fills a fresh sibling directory, which then replaces ``target`` whole: no file of the old
+    directory survives, and ``target`` is never half-written."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    write(tmp)
+    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+    if target.exists():
+        target.rename(old)
+    tmp.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -59,14 +73,7 @@ class ModelDirDataset(AbstractDataset[ModelDir, ModelDir]):
         target = self._path.resolve()
         if source == target:
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
-        shutil.copytree(source, tmp)
-        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-        if target.exists():
-            target.rename(old)
-        tmp.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_dir(target, lambda tmp: shutil.copytree(source, tmp))
 
     def _exists(self) -> bool:
         try:

@@ -6,12 +6,12 @@ Catalog use: ``type: rl_distill.io.tokenizer_dataset.TokenizerDataset`` with ``p
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
 from kedro.io import AbstractDataset
+
+from rl_distill.io.model_dir import replace_dir
 
 
 class TokenizerDataset(AbstractDataset[Any, Any]):
@@ -33,15 +33,7 @@ class TokenizerDataset(AbstractDataset[Any, Any]):
         """Write into a fresh directory and swap it in: ``save_pretrained`` into an existing directory leaves files it
         does not write (a ``chat_template.jinja`` saved by another environment's tokenizer would then be loaded with
         this one and template every prompt)."""
-        target = self._path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
-        data.save_pretrained(str(tmp))
-        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-        if target.exists():
-            target.rename(old)
-        tmp.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_dir(self._path, lambda tmp: data.save_pretrained(str(tmp)))
 
     def _exists(self) -> bool:
         return (self._path / "tokenizer_config.json").is_file()
