@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from rl_distill.engine.scoring import score_frozen, sequence_logprobs
-from rl_distill.engine.validation import evaluate_accuracy, summarize_counts
+from rl_distill.engine.validation import evaluate_accuracy, summarize_counts, validation_subset
 from rl_distill.rollout.base import RolloutConfig, build_rollout_engine
-from rl_distill.tasks.base import Verdict
+from rl_distill.tasks.base import Example, Verdict
 
 
 def test_summarize_counts_by_hand():
@@ -18,6 +18,26 @@ def test_summarize_counts_by_hand():
     out = summarize_counts({1: [3, 4, 40], 2: [1, 4, 60]})
     assert out == {"accuracy": 0.5, "n": 8.0, "response_len_mean": 12.5, "accuracy/d1": 0.75,
                    "accuracy/d2": 0.25}
+
+
+def _levels(counts: dict[int, int]) -> list[Example]:
+    return [Example(id=f"{d}/{i}", task="t", difficulty=d, prompt="p", trace="", answer="a")
+            for d, n in counts.items() for i in range(n)]
+
+
+def test_validation_subset_draws_every_level():
+    # The split lists level 2 first: its first 9 rows would all be level 2. Round-robin gives 3 + 3 + 3,
+    # and a level with only 2 examples gives both, the rest going to the others (9 = 2 + 4 + 3 or 2 + 3 + 4).
+    examples = _levels({2: 30, 3: 30, 4: 30})
+    subset = validation_subset(examples, 9)
+    assert sorted(ex.difficulty for ex in subset) == [2, 2, 2, 3, 3, 3, 4, 4, 4]
+    assert subset == validation_subset(examples, 9)  # deterministic
+    assert len({ex.id for ex in subset}) == 9
+    small = validation_subset(_levels({2: 30, 3: 2, 4: 30}), 9)
+    counts = {d: sum(ex.difficulty == d for ex in small) for d in (2, 3, 4)}
+    assert counts[3] == 2 and counts[2] + counts[4] == 7 and abs(counts[2] - counts[4]) <= 1
+    assert validation_subset(examples, None) == examples
+    assert validation_subset(examples, 500) == examples
 
 
 class _AlwaysRight:

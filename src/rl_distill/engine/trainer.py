@@ -44,7 +44,7 @@ from rl_distill.engine.sampler import PromptSampler
 from rl_distill.engine.schedule import build_scheduler
 from rl_distill.engine.sft_step import sft_step
 from rl_distill.engine.update import Learner, UpdateSettings, resolve_old_logprobs
-from rl_distill.engine.validation import evaluate_counts
+from rl_distill.engine.validation import evaluate_counts, validation_subset
 from rl_distill.models.checkpoint import atomic_dir, save_hf_dir
 from rl_distill.models.factory import DTYPES, check_model_vocab, check_shared_vocab, resolve_dtype
 from rl_distill.models.finite import nonfinite_training_state
@@ -127,7 +127,7 @@ class _Validator:
     def __init__(self, accelerator: Accelerator, tokenizer: Any, task: Task, examples: list[Example],
                  config: TrainConfig) -> None:
         val = config.validation
-        limited = examples[: val.max_examples] if val.max_examples is not None else examples
+        limited = validation_subset(examples, val.max_examples)
         # Equal shards: sharded models (FSDP, ZeRO-3) need every process to run the same number of generate calls.
         limited = limited[: len(limited) - len(limited) % accelerator.num_processes]
         self.difficulties = sorted({ex.difficulty for ex in limited})

@@ -8,6 +8,7 @@ are batched by (difficulty, prompt length) so a generate batch does not run to t
 from __future__ import annotations
 
 import dataclasses
+import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,25 @@ import torch
 
 from rl_distill.rollout.base import RolloutConfig, RolloutEngine, build_rollout_engine
 from rl_distill.tasks.base import Example, Task, Verdict
+
+
+def validation_subset(examples: Sequence[Example], max_examples: int | None, seed: int = 0) -> list[Example]:
+    """At most ``max_examples`` of ``examples``, drawn round-robin over difficulty levels after a seeded shuffle.
+
+    The split lists its levels one after another, so its first ``max_examples`` rows would validate on the easiest
+    level only; here every level keeps about ``max_examples / levels`` examples (all of a smaller level), and a level
+    made of several subsets (plain and nested n = 3) is sampled from all of them. Same inputs, same subset.
+    """
+    if max_examples is None or len(examples) <= max_examples:
+        return list(examples)
+    shuffled = list(examples)
+    random.Random(seed).shuffle(shuffled)
+    rank: dict[int, int] = {}
+    ranked = []
+    for position, ex in enumerate(shuffled):
+        rank[ex.difficulty] = rank.get(ex.difficulty, -1) + 1
+        ranked.append((rank[ex.difficulty], ex.difficulty, position, ex))
+    return [ex for *_, ex in sorted(ranked, key=lambda row: row[:3])[:max_examples]]
 
 
 def evaluate_counts(model: torch.nn.Module, tokenizer: Any, task: Task, examples: Sequence[Example],
