@@ -2,22 +2,28 @@
 
     python scripts/eval_val.py data/06_models/student_init data/06_models/grpo --per-level 100
 
-Each model answers ``--per-level`` validation problems of every (subset, difficulty) level with ``--samples``
-samples at temperature 0.6 / top-p 0.95 (the evaluation pipeline's decoding) plus one greedy reply, and prints one
-JSON line: mean@k, greedy accuracy, mean@k per level, mean response tokens and trace consistency.
+Each model answers ``--per-level`` validation problems of every (subset, difficulty) level with the evaluation
+pipeline's decoding (the ``evaluation.decoding`` block of conf/base + conf/local: k samples at temperature 0.6 /
+top-p 0.95 plus one greedy reply), and prints one JSON line: mean@k, greedy accuracy, mean@k per level, mean
+response tokens and trace consistency.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+from pathlib import Path
 
 import polars as pl
 import torch
+from kedro.config import OmegaConfigLoader
 
-from rl_distill.evaluation.samples import GREEDY, SAMPLED, EvalConfig, evaluate_model
+from rl_distill.evaluation.samples import GREEDY, SAMPLED, evaluate_model
 from rl_distill.models.factory import load_model_dir
+from rl_distill.pipelines.evaluation.config import load_params
 from rl_distill.pipelines.training import frame_to_examples, single_task
+from rl_distill.settings import CONFIG_LOADER_ARGS
 
 
 def main() -> None:
@@ -25,7 +31,7 @@ def main() -> None:
     parser.add_argument("models", nargs="+", help="HF model directories")
     parser.add_argument("--val", default="data/05_model_input/val_examples.parquet")
     parser.add_argument("--per-level", type=int, default=None, help="problems per (subset, difficulty); default all")
-    parser.add_argument("--samples", type=int, default=4)
+    parser.add_argument("--conf", type=Path, default=Path("conf"))
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
@@ -36,8 +42,8 @@ def main() -> None:
         val = pl.concat([group.head(args.per_level) for _, group in levels])
     level_of = dict(zip(val["id"], val["subset"] + "/" + val["difficulty"].cast(str)))
     task, examples = single_task(val), frame_to_examples(val)
-    decoding = EvalConfig(num_samples=args.samples, temperature=0.6, top_p=0.95, greedy=True, max_new_tokens=256,
-                          prompts_per_batch=64, progress=False)
+    params = OmegaConfigLoader(conf_source=str(args.conf), **CONFIG_LOADER_ARGS)["parameters"]
+    decoding = dataclasses.replace(load_params(params.get("evaluation")).decoding, greedy=True, progress=False)
     for path in args.models:
         model, tokenizer = load_model_dir(path)
         rows = evaluate_model(path, model, tokenizer, task, examples, decoding).with_columns(
@@ -45,7 +51,7 @@ def main() -> None:
         sampled, greedy = rows.filter(pl.col("decoding") == SAMPLED), rows.filter(pl.col("decoding") == GREEDY)
         per_level = sampled.group_by("level").agg(pl.col("correct").mean()).sort("level")
         print(json.dumps({
-            "model": path, f"mean@{args.samples}": round(sampled["correct"].mean(), 4),
+            "model": path, f"mean@{decoding.num_samples}": round(sampled["correct"].mean(), 4),
             "greedy": round(greedy["correct"].mean(), 4),
             **{row["level"]: round(row["correct"], 3) for row in per_level.iter_rows(named=True)},
             "response_tokens": round(sampled["n_tokens"].mean(), 1),

@@ -29,12 +29,13 @@ def validation_subset(examples: Sequence[Example], max_examples: int | None, see
         return list(examples)
     shuffled = list(examples)
     random.Random(seed).shuffle(shuffled)
-    rank: dict[int, int] = {}
-    ranked = []
-    for position, ex in enumerate(shuffled):
-        rank[ex.difficulty] = rank.get(ex.difficulty, -1) + 1
-        ranked.append((rank[ex.difficulty], ex.difficulty, position, ex))
-    return [ex for *_, ex in sorted(ranked, key=lambda row: row[:3])[:max_examples]]
+    seen: dict[int, int] = {}
+    ranked = []  # (rank of the example within its level, level, example)
+    for ex in shuffled:
+        seen[ex.difficulty] = seen.get(ex.difficulty, 0) + 1
+        ranked.append((seen[ex.difficulty], ex.difficulty, ex))
+    ranked.sort(key=lambda row: row[:2])  # stable: ties keep the shuffled order
+    return [ex for *_, ex in ranked[:max_examples]]
 
 
 def evaluate_counts(model: torch.nn.Module, tokenizer: Any, task: Task, examples: Sequence[Example],
