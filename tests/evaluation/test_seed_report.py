@@ -66,4 +66,8 @@ def test_report_sets_rtap_against_grpo_and_student_init():
     assert lines["response_tokens"].endswith("| -20.000 [-20.000, -20.000] | -50.000 [-50.000, -50.000] |")
     assert lines["cycles"].split("|")[2].strip() == "2.000 [2.000, 2.000]"
     assert "seeds 0, 1: AUROC 0.600 / 0.700 (mean 0.650); ECE 0.200 / 0.100 (mean 0.150)." in section
+    assert "difficulty" not in section.split("ECE 0.200")[1]  # no level baseline measured, none reported
+    conf[0]["confidence/level_auroc"], conf[1]["confidence/level_auroc"] = 0.65, 0.55
+    text = render_report(table, [0, 1], "grpo", 0.95, [], references=["student_init"], confidence={"rtap": conf})
+    assert "training cycles) scores AUROC 0.650 / 0.550 (mean 0.600)" in text
     assert "## rtap against" not in render_report(table, [0, 1], "grpo", 0.95, [])  # no C_phi metrics, no section

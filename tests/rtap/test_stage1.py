@@ -54,3 +54,36 @@ def test_confidence_config_validation() -> None:
         ConfidenceConfig(balance_ratio=0.5)
     with pytest.raises(ConfigError, match="init"):
         ConfidenceConfig(init="random")
+
+
+def test_level_auroc_scores_each_level_by_its_training_rate() -> None:
+    """Level 1 is right in 3 of 4 training cycles, level 2 in 1 of 4: held-out cycles scored 0.75 / 0.25 by level.
+    Held out: level 1 (right, wrong), level 2 (right, wrong, wrong). Of the 2 x 3 (positive, negative) pairs, the
+    level-1 positive beats the 2 level-2 negatives and ties the level-1 negative (1/2); the level-2 positive ties the
+    2 level-2 negatives (1/2 each) and loses to the level-1 negative: (2 + 0.5 + 1) / 6."""
+    train = stage1.LabelledCycles(["q"] * 8, ["c"] * 8, [True, True, True, False, True, False, False, False],
+                                  [1, 1, 1, 1, 2, 2, 2, 2])
+    held = stage1.LabelledCycles(["q"] * 5, ["c"] * 5, [True, False, True, False, False], [1, 1, 2, 2, 2])
+    assert stage1.level_auroc(train, held) == pytest.approx(3.5 / 6)
+    assert stage1.level_auroc(train, held.subset([2, 3, 4])) == pytest.approx(0.5)  # one level: no information
+
+
+def test_stage1_draws_questions_from_every_level(monkeypatch, first_cycles, model, tokenizer, task) -> None:
+    """The splits list their levels one after another; capped question sets must still span them (the first 128 RL
+    prompts of the default run were all n = 2)."""
+    drawn: list[list[int]] = []
+    real = stage1.sample_cycles
+
+    def spy(policy, tok, task_, examples, *args, **kwargs):
+        drawn.append(sorted(ex.difficulty for ex in examples))
+        return real(policy, tok, task_, examples, *args, **kwargs)
+
+    monkeypatch.setattr(stage1, "sample_cycles", spy)
+    examples = [Example(id=f"{d}{i}", task="arithmetic", difficulty=d, prompt=p, trace="", answer=ANSWERS[p])
+                for d in (1, 2) for i, p in enumerate(SCRIPT)]  # 5 of level 1, then 5 of level 2
+    cfg = ConfidenceConfig(samples_per_question=1, max_questions=4, epochs=1, batch_size=4,
+                           eval_samples_per_question=1, eval_max_questions=2)
+    _, metrics = train_confidence_generator(model, tokenizer, task, examples, examples, cfg,
+                                            RolloutConfig(group_size=1, max_new_tokens=40))
+    assert drawn == [[1, 1, 2, 2], [1, 2]]
+    assert "confidence/level_auroc" in metrics

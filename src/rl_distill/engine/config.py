@@ -143,16 +143,23 @@ class EarlyStoppingConfig:
         check_range("min_delta", self.min_delta, 0.0)
 
 
+SFT_TARGETS = ("trace", "trace_clean")
+
+
 @dataclass(frozen=True)
 class SFTConfig:
     """SFT mode: ``batch_size`` traces per step; ``epochs`` (if set) replaces ``total_steps`` by
-    ``ceil(epochs * len(train_examples) / batch_size)``."""
+    ``ceil(epochs * len(train_examples) / batch_size)``; ``target``: which reference completion is learnt,
+    ``trace`` (with the "wait," self-corrections data_curation wrote at its ``self_correction_rate``) or
+    ``trace_clean`` (the same derivation without them)."""
 
     batch_size: int = 32
     epochs: float | None = None
+    target: str = "trace"
 
     def __post_init__(self) -> None:
         check_range("batch_size", self.batch_size, 1)
+        check_choice("target", self.target, SFT_TARGETS)
         if self.epochs is not None:
             check_range("epochs", self.epochs, 0.0, lo_open=True)
 

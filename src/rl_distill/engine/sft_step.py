@@ -1,4 +1,5 @@
-"""One SFT step: the same update loop with the ``sft`` loss on fixed traces (``example.trace`` + eos) as targets.
+"""One SFT step: the same update loop with the ``sft`` loss on fixed traces (``example.trace`` + eos, or
+``example.trace_clean`` with ``sft.target: trace_clean``) as targets.
 
 One job: lay reference completions out exactly like rollouts (left-padded prompt, right-padded response) so the
 shared update (:mod:`rl_distill.engine.update`) trains on them unchanged: cross-entropy on response tokens only.
@@ -18,11 +19,21 @@ from rl_distill.rollout.base import encode_prompts, pad_token_id
 from rl_distill.tasks.base import Example
 
 
-def sft_data(tokenizer: Any, examples: list[Example], device: torch.device) -> StepData:
-    """Prompts (with bos, left padded) and ``trace`` + eos targets (right padded), as a :class:`StepData`."""
+def target_text(example: Example, target: str = "trace") -> str:
+    """The completion SFT learns for ``example``: its ``trace``, or its ``trace_clean`` (``target``)."""
+    if target == "trace":
+        return example.trace
+    if example.trace_clean is None:
+        raise ValueError(f"sft.target is {target!r} but example {example.id!r} has no trace_clean (only curated "
+                         "splits carry one; e.g. teacher samples do not): set sft.target to 'trace'")
+    return example.trace_clean
+
+
+def sft_data(tokenizer: Any, examples: list[Example], device: torch.device, target: str = "trace") -> StepData:
+    """Prompts (with bos, left padded) and ``target`` + eos completions (right padded), as a :class:`StepData`."""
     prompt_ids, prompt_mask = encode_prompts(tokenizer, [ex.prompt for ex in examples])
     targets = [ids + [tokenizer.eos_token_id] for ids in
-               tokenizer([ex.trace for ex in examples], add_special_tokens=False)["input_ids"]]
+               tokenizer([target_text(ex, target) for ex in examples], add_special_tokens=False)["input_ids"]]
     width = max(len(t) for t in targets)
     pad = pad_token_id(tokenizer)
     response_ids = torch.tensor([t + [pad] * (width - len(t)) for t in targets], dtype=prompt_ids.dtype)
@@ -39,10 +50,10 @@ def sft_data(tokenizer: Any, examples: list[Example], device: torch.device) -> S
 
 
 def sft_step(learner: Learner, tokenizer: Any, settings: UpdateSettings, examples: list[Example], epochs: int,
-             progress: float, metrics: MetricAccumulator) -> tuple[int, int]:
-    """One SFT step on ``examples``. Returns ``(tokens processed, skipped updates)``."""
+             progress: float, metrics: MetricAccumulator, target: str = "trace") -> tuple[int, int]:
+    """One SFT step on ``examples`` (``target``: which completion). Returns ``(tokens processed, skipped updates)``."""
     t0 = time.perf_counter()
-    data = sft_data(tokenizer, examples, learner.accelerator.device)
+    data = sft_data(tokenizer, examples, learner.accelerator.device, target)
     skipped = run_updates(learner, data, settings, epochs, progress, metrics)
     metrics.add("time/update_s", time.perf_counter() - t0)
     metrics.add("train/target_len_mean", data.response_mask.sum(dim=1).mean())

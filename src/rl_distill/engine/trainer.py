@@ -279,7 +279,8 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
             frac = state.step / max(1, total - 1)  # 0 at the first step, exactly 1 at the last (schedules end there)
             metrics.add("train/lr", scheduler.get_last_lr()[0])
             if config.is_sft:
-                tokens, skipped = sft_step(learner, tokenizer, settings, examples, mu, frac, metrics)
+                tokens, skipped = sft_step(learner, tokenizer, settings, examples, mu, frac, metrics,
+                                           config.sft.target)
             else:
                 try:
                     tokens, skipped = rl_step(learner, parts, settings, examples, mu, frac, metrics, stall,

@@ -68,6 +68,10 @@ def rtap_section(table: pl.DataFrame, method: str, baseline: str, start: str,
         cycles = [int(confidence[s].get("confidence/num_cycles", 0)) for s in seeds]
         lines += ["", f"C_phi on held-out cycles (stage 1; validation questions, {', '.join(map(str, cycles))} "
                   f"cycles), seeds {', '.join(map(str, seeds))}: AUROC {series('auroc')}; ECE {series('ece')}."]
+        if any("confidence/level_auroc" in confidence[s] for s in seeds):
+            lines.append(f"Knowing only each question's difficulty (its level's positive rate among the training "
+                         f"cycles) scores AUROC {series('level_auroc')}: C_phi reads the cycle itself only where it "
+                         "does better.")
     return lines + [""]
 
 

@@ -35,11 +35,13 @@ RUN_FILE = "mlflow_run.json"
 
 
 def frame_to_examples(frame: pl.DataFrame) -> list[Example]:
-    """Rows of a curated split (``id, task, difficulty, prompt, trace, answer, ...``) as :class:`Example`."""
+    """Rows of a curated split (``id, task, difficulty, prompt, trace, answer``, and ``trace_clean`` where the table
+    has it) as :class:`Example`."""
     cols = ("id", "task", "difficulty", "prompt", "trace", "answer")
     missing = [c for c in cols if c not in frame.columns]
     if missing:
         raise ConfigError(f"the examples table lacks column(s) {missing}; it has {frame.columns}")
+    cols += ("trace_clean",) if "trace_clean" in frame.columns else ()
     return [Example(**row) for row in frame.select(cols).iter_rows(named=True)]
 
 

@@ -6,6 +6,12 @@ One job: produce a trained :class:`~rl_distill.rtap.confidence.ConfidenceGenerat
 verifier labels each cycle correct / not; each question's cycles are balanced to about 1:1 by subsampling its
 majority class; C_phi trains with class-balanced BCE and a linear lr decay. Held-out cycles, sampled the same way
 from validation questions and not balanced, give ``confidence/auroc`` and ``confidence/ece`` (10 bins).
+
+Where ``max_questions`` / ``eval_max_questions`` cap the questions, both sets are drawn over every difficulty level
+(:func:`~rl_distill.engine.validation.validation_subset`): the splits list their levels one after another, and the
+first rows alone were all of the easiest level. ``confidence/level_auroc`` is what knowing only the question's
+difficulty gives: the AUROC on the held-out cycles of each level's positive rate among the training cycles. C_phi
+has learnt something about the cycle itself only where ``confidence/auroc`` exceeds it.
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ from typing import Any
 
 import torch
 
+from rl_distill.engine.validation import validation_subset
 from rl_distill.rollout.base import RolloutConfig, encode_prompts
-from rl_distill.rtap.calibration import confidence_metrics
+from rl_distill.rtap.calibration import auroc, confidence_metrics
 from rl_distill.rtap.confidence import ConfidenceGenerator, balance_per_question
 from rl_distill.rtap.trajectory import decode_cycle, generate_cycle
 from rl_distill.tasks.base import Example, Task, Verdict
@@ -79,17 +86,32 @@ class LabelledCycles:
     prompts: list[str]
     cycles: list[str]
     labels: list[bool]
+    difficulties: list[int] = dataclasses.field(default_factory=list)
 
     def subset(self, idx: Sequence[int]) -> LabelledCycles:
         return LabelledCycles([self.prompts[i] for i in idx], [self.cycles[i] for i in idx],
-                              [self.labels[i] for i in idx])
+                              [self.labels[i] for i in idx], [self.difficulties[i] for i in idx])
+
+
+def level_auroc(train: LabelledCycles, held: LabelledCycles) -> float:
+    """AUROC on ``held`` of the predictor "positive rate of this cycle's difficulty among ``train``'s cycles"
+    (a level absent from ``train`` scores its overall rate): the confidence that knows the question's level only."""
+    overall = sum(train.labels) / max(1, len(train.labels))
+    counts: dict[int, list[int]] = {}
+    for level, label in zip(train.difficulties, train.labels, strict=True):
+        counts.setdefault(level, [0, 0])
+        counts[level][0] += int(label)
+        counts[level][1] += 1
+    rate = {level: pos / total for level, (pos, total) in counts.items()}
+    scores = torch.tensor([rate.get(level, overall) for level in held.difficulties], dtype=torch.float64)
+    return auroc(scores, torch.tensor([float(v) for v in held.labels], dtype=torch.float64))
 
 
 def sample_cycles(policy: torch.nn.Module, tokenizer: Any, task: Task, examples: Sequence[Example],
                   samples_per_question: int, rollout: RolloutConfig) -> LabelledCycles:
     """``samples_per_question`` first cycles per example from ``policy`` (the rollout's per-cycle token cap and
     sampling settings), labelled by ``task.verify`` (K = len(examples) * samples_per_question)."""
-    prompts, cycles, labels = [], [], []
+    prompts, cycles, labels, difficulties = [], [], [], []
     step = max(1, (rollout.generation_batch_size or 256) // samples_per_question)  # questions per generate call
     for lo in range(0, len(examples), step):
         chunk = list(examples[lo:lo + step])
@@ -103,7 +125,8 @@ def sample_cycles(policy: torch.nn.Module, tokenizer: Any, task: Task, examples:
             prompts.append(ex.prompt)
             cycles.append(text)
             labels.append(task.verify(text, ex.answer) == Verdict.CORRECT)
-    return LabelledCycles(prompts, cycles, labels)
+            difficulties.append(ex.difficulty)
+    return LabelledCycles(prompts, cycles, labels, difficulties)
 
 
 def train_confidence_generator(policy: torch.nn.Module, tokenizer: Any, task: Task,
@@ -115,10 +138,10 @@ def train_confidence_generator(policy: torch.nn.Module, tokenizer: Any, task: Ta
     ``rollout`` supplies the per-cycle token cap (``max_new_tokens``) and top-p; the temperature is ``cfg``'s.
     """
     sampling = dataclasses.replace(rollout, temperature=cfg.temperature, group_size=1)
-    train_qs = list(train_examples)[: cfg.max_questions] if cfg.max_questions else list(train_examples)
+    train_qs = validation_subset(train_examples, cfg.max_questions, seed=cfg.seed)
     data = sample_cycles(policy, tokenizer, task, train_qs, cfg.samples_per_question, sampling)
     kept = data.subset(balance_per_question(data.labels, data.prompts, cfg.seed, cfg.balance_ratio))
-    held_qs = list(val_examples)[: cfg.eval_max_questions]
+    held_qs = validation_subset(val_examples, cfg.eval_max_questions, seed=cfg.seed)
     held = sample_cycles(policy, tokenizer, task, held_qs, cfg.eval_samples_per_question, sampling) if held_qs \
         else LabelledCycles([], [], [])
 
@@ -134,6 +157,7 @@ def train_confidence_generator(policy: torch.nn.Module, tokenizer: Any, task: Ta
     if held.labels:
         before = confidence_metrics(generator.score(held.prompts, held.cycles), y_held, prefix="confidence/init_")
         metrics.update({k: before[k] for k in ("confidence/init_auroc", "confidence/init_ece")})
+        metrics["confidence/level_auroc"] = level_auroc(data, held)
     losses = generator.fit(kept.prompts, kept.cycles, kept.labels, epochs=cfg.epochs, lr=cfg.lr,
                            lr_end=cfg.lr_end, weight_decay=cfg.weight_decay, seed=cfg.seed, log_fn=log_fn)
     if losses:
