@@ -1,5 +1,6 @@
 """``sft.target``: SFT learns ``trace`` (with "wait," self-corrections) or ``trace_clean`` (the same derivation
-without them); the teacher learns the clean one (conf/base/parameters_teacher.yml)."""
+without them). The default is ``trace`` everywhere; README's results section measures a teacher trained on the
+clean one."""
 
 from __future__ import annotations
 
@@ -35,6 +36,20 @@ def test_a_missing_clean_trace_names_the_fix(tokenizer) -> None:
     ex = Example(id="sampled-7", task="arithmetic", difficulty=1, prompt="1+2=", trace="3", answer="3")
     with pytest.raises(ValueError, match=r"sampled-7.*no trace_clean.*set sft.target to 'trace'"):
         sft_data(tokenizer, [ex], torch.device("cpu"), "trace_clean")
+
+
+def test_training_refuses_a_clean_target_without_clean_traces(tmp_path, tokenizer, task, student) -> None:
+    """Teacher samples (offline_kd) have no clean twin: train() fails before any setup, naming examples and fix."""
+    generated = task.generate(4, 1, seed=0)
+    sampled = [dataclasses.replace(ex, id=f"sample-{i}", trace_clean=None) for i, ex in enumerate(generated)]
+    before = [p.detach().clone() for p in student.parameters()]
+    config = make_config(loss={"name": "sft"}, total_steps=2, sft={"batch_size": 2, "target": "trace_clean"},
+                         mini_batch_size=2, mu=1)
+    with pytest.raises(ConfigError, match=r"4 of 4 training examples have no trace_clean \(e.g. \['sample-0'"):
+        train(policy=student, tokenizer=tokenizer, task=task, train_examples=sampled, val_examples=sampled[:1],
+              config=config, output_dir=tmp_path, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, student.parameters(), strict=True))
+    assert not (tmp_path / "checkpoints").exists()
 
 
 def test_sft_target_is_validated() -> None:

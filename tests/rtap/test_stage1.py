@@ -69,8 +69,8 @@ def test_level_auroc_scores_each_level_by_its_training_rate() -> None:
 
 
 def test_stage1_draws_questions_from_every_level(monkeypatch, first_cycles, model, tokenizer, task) -> None:
-    """The splits list their levels one after another; capped question sets must still span them (the first 128 RL
-    prompts of the default run were all n = 2)."""
+    """The splits list their levels one after another; capped question sets must still span them (the default's first
+    128 validation questions were all n = 2)."""
     drawn: list[list[int]] = []
     real = stage1.sample_cycles
 

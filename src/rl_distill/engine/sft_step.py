@@ -17,6 +17,7 @@ from rl_distill.engine.metrics import MetricAccumulator
 from rl_distill.engine.update import Learner, StepData, UpdateSettings, run_updates
 from rl_distill.rollout.base import encode_prompts, pad_token_id
 from rl_distill.tasks.base import Example
+from rl_distill.typed_config import ConfigError
 
 
 def target_text(example: Example, target: str = "trace") -> str:
@@ -27,6 +28,15 @@ def target_text(example: Example, target: str = "trace") -> str:
         raise ValueError(f"sft.target is {target!r} but example {example.id!r} has no trace_clean (only curated "
                          "splits carry one; e.g. teacher samples do not): set sft.target to 'trace'")
     return example.trace_clean
+
+
+def check_sft_target(examples: list[Example], target: str) -> None:
+    """Fail before training when ``target`` is ``trace_clean`` and an example has none (names the first few)."""
+    missing = [ex.id for ex in examples if target == "trace_clean" and ex.trace_clean is None]
+    if missing:
+        raise ConfigError(f"sft.target is {target!r} but {len(missing)} of {len(examples)} training examples have no "
+                          f"trace_clean (e.g. {missing[:3]}; only curated splits carry one, teacher samples do not): "
+                          "set sft.target to 'trace'")
 
 
 def sft_data(tokenizer: Any, examples: list[Example], device: torch.device, target: str = "trace") -> StepData:

@@ -42,7 +42,7 @@ from rl_distill.engine.rewards import RewardFn, outcome_reward_fn
 from rl_distill.engine.rl_step import RLParts, StallWatch, concurrent_scoring_enabled, rl_step
 from rl_distill.engine.sampler import PromptSampler
 from rl_distill.engine.schedule import build_scheduler
-from rl_distill.engine.sft_step import sft_step
+from rl_distill.engine.sft_step import check_sft_target, sft_step
 from rl_distill.engine.update import Learner, UpdateSettings, resolve_old_logprobs
 from rl_distill.engine.validation import evaluate_counts, validation_subset
 from rl_distill.models.checkpoint import atomic_dir, save_hf_dir
@@ -195,6 +195,8 @@ def train(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples
     loss_fn = build_policy_loss(config.loss.name, config.loss.typed)
     total = config.steps_for(len(train_examples))
     label = label or config.loss.name
+    if config.is_sft:
+        check_sft_target(train_examples, config.sft.target)
     if teacher_tokenizer is not None:
         check_shared_vocab(teacher_tokenizer, tokenizer)
     if teacher is not None:
