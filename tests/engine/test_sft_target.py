@@ -45,7 +45,8 @@ def test_training_refuses_a_clean_target_without_clean_traces(tmp_path, tokenize
     before = [p.detach().clone() for p in student.parameters()]
     config = make_config(loss={"name": "sft"}, total_steps=2, sft={"batch_size": 2, "target": "trace_clean"},
                          mini_batch_size=2, mu=1)
-    with pytest.raises(ConfigError, match=r"4 of 4 training examples have no trace_clean \(e.g. \['sample-0'"):
+    named = r"4 of 4 training examples \(e.g. \['sample-0', 'sample-1', 'sample-2'\]\) have no trace_clean"
+    with pytest.raises(ConfigError, match=named):
         train(policy=student, tokenizer=tokenizer, task=task, train_examples=sampled, val_examples=sampled[:1],
               config=config, output_dir=tmp_path, progress=False)
     assert all(torch.equal(a, b) for a, b in zip(before, student.parameters(), strict=True))

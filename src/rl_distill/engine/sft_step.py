@@ -20,30 +20,22 @@ from rl_distill.tasks.base import Example
 from rl_distill.typed_config import ConfigError
 
 
-def target_text(example: Example, target: str = "trace") -> str:
-    """The completion SFT learns for ``example``: its ``trace``, or its ``trace_clean`` (``target``)."""
-    if target == "trace":
-        return example.trace
-    if example.trace_clean is None:
-        raise ValueError(f"sft.target is {target!r} but example {example.id!r} has no trace_clean (only curated "
-                         "splits carry one; e.g. teacher samples do not): set sft.target to 'trace'")
-    return example.trace_clean
-
-
 def check_sft_target(examples: list[Example], target: str) -> None:
-    """Fail before training when ``target`` is ``trace_clean`` and an example has none (names the first few)."""
-    missing = [ex.id for ex in examples if target == "trace_clean" and ex.trace_clean is None]
+    """Fail when an example lacks the ``target`` completion (``trace_clean``: only curated splits carry one),
+    naming the first few. ``train`` calls it before any setup; :func:`sft_data` again for direct callers."""
+    missing = [ex.id for ex in examples if getattr(ex, target) is None]
     if missing:
-        raise ConfigError(f"sft.target is {target!r} but {len(missing)} of {len(examples)} training examples have no "
-                          f"trace_clean (e.g. {missing[:3]}; only curated splits carry one, teacher samples do not): "
+        raise ConfigError(f"sft.target is {target!r} but {len(missing)} of {len(examples)} training examples (e.g. "
+                          f"{missing[:3]}) have no {target} (only curated splits carry one, teacher samples do not): "
                           "set sft.target to 'trace'")
 
 
 def sft_data(tokenizer: Any, examples: list[Example], device: torch.device, target: str = "trace") -> StepData:
     """Prompts (with bos, left padded) and ``target`` + eos completions (right padded), as a :class:`StepData`."""
+    check_sft_target(examples, target)
     prompt_ids, prompt_mask = encode_prompts(tokenizer, [ex.prompt for ex in examples])
     targets = [ids + [tokenizer.eos_token_id] for ids in
-               tokenizer([target_text(ex, target) for ex in examples], add_special_tokens=False)["input_ids"]]
+               tokenizer([getattr(ex, target) for ex in examples], add_special_tokens=False)["input_ids"]]
     width = max(len(t) for t in targets)
     pad = pad_token_id(tokenizer)
     response_ids = torch.tensor([t + [pad] * (width - len(t)) for t in targets], dtype=prompt_ids.dtype)

@@ -19,6 +19,7 @@ cycles (plain and nested n = 3 share a level). C_phi has learnt something about 
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -106,12 +107,9 @@ def level_auroc(train: LabelledCycles, held: LabelledCycles) -> float:
     """AUROC on ``held`` of the predictor "positive rate of this cycle's difficulty among ``train``'s cycles"
     (a level absent from ``train`` scores its overall rate): the confidence that knows the question's level only."""
     overall = sum(train.labels) / max(1, len(train.labels))
-    counts: dict[int, list[int]] = {}
-    for level, label in zip(train.difficulties, train.labels, strict=True):
-        counts.setdefault(level, [0, 0])
-        counts[level][0] += int(label)
-        counts[level][1] += 1
-    rate = {level: pos / total for level, (pos, total) in counts.items()}
+    total = Counter(train.difficulties)
+    right = Counter(level for level, label in zip(train.difficulties, train.labels, strict=True) if label)
+    rate = {level: right[level] / n for level, n in total.items()}
     scores = torch.tensor([rate.get(level, overall) for level in held.difficulties], dtype=torch.float64)
     return auroc(scores, torch.tensor([float(v) for v in held.labels], dtype=torch.float64))
 
