@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from torch import Tensor
 
 from rl_distill.core.losses import POLICY_LOSSES, RLADConfig, build_policy_loss
 from rl_distill.core.types import BatchError, PolicyBatch
@@ -183,13 +184,19 @@ def test_kl_kd_beta_schedules():
         loss.beta_kd(1.5)
 
 
-def test_kl_kd_full_vocab_matches_naive():
-    gen = torch.Generator().manual_seed(0)
+def _with_random_logits(seed: int, vocab: int = 9) -> tuple[PolicyBatch, PolicyBatch, Tensor, Tensor]:
+    """A 3 x 4 random batch, and the same batch carrying random student (leaf) and teacher logits."""
+    gen = torch.Generator().manual_seed(seed)
     batch = random_batch(3, 4)
-    student_logits = torch.randn(3, 4, 9, generator=gen, requires_grad=True)
-    teacher_logits = torch.randn(3, 4, 9, generator=gen)
+    student_logits = torch.randn(3, 4, vocab, generator=gen, requires_grad=True)
+    teacher_logits = torch.randn(3, 4, vocab, generator=gen)
     fields = {k: getattr(batch, k) for k in batch.__dataclass_fields__}
     full = PolicyBatch(**{**fields, "student_logits": student_logits, "teacher_logits": teacher_logits})
+    return batch, full, student_logits, teacher_logits
+
+
+def test_kl_kd_full_vocab_matches_naive():
+    batch, full, student_logits, teacher_logits = _with_random_logits(0)
     out = build_policy_loss("kl_kd", {"full_vocab": True, "vocab_chunk_size": 5, **EAGER})(full)
     logp, logq = torch.log_softmax(student_logits, -1), torch.log_softmax(teacher_logits, -1)
     per_token = (logp.exp() * (logp - logq)).sum(-1)
@@ -200,6 +207,37 @@ def test_kl_kd_full_vocab_matches_naive():
     assert student_logits.grad is not None and torch.isfinite(student_logits.grad).all()
     with pytest.raises(BatchError, match="student_logits is None"):
         build_policy_loss("kl_kd", {"full_vocab": True, **EAGER})(batch)
+
+
+def test_kl_kd_forward_direction_is_gkd_forward_kl():
+    """direction: forward = KL(teacher || student) per position; its gradient on the student's logits is p_S - p_T."""
+    batch, full, student_logits, teacher_logits = _with_random_logits(1)
+    config = {"full_vocab": True, "direction": "forward", "vocab_chunk_size": 5, "beta_schedule": "constant",
+              "beta_kd_start": 0.5, **EAGER}
+    out = build_policy_loss("kl_kd", config)(full)
+    logp, logq = torch.log_softmax(student_logits, -1), torch.log_softmax(teacher_logits, -1)
+    per_token = (logq.exp() * (logq - logp)).sum(-1)  # KL(teacher || student)
+    mask = batch.response_mask
+    rows = mask.any(-1)
+    naive = ((per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1))[rows].mean()  # seq-mean-token-mean
+    torch.testing.assert_close(out.metrics["kd_loss"], naive.detach())
+    # Only the KD term reaches the logits: d(0.5 * kd)/d logits = 0.5 * w_t * (p_S - p_T), with w_t the position's
+    # weight under seq-mean-token-mean (1 / (rows * |o_i|)), 0 on padding.
+    weight = mask / mask.sum(-1, keepdim=True).clamp(min=1) / rows.sum()
+    expected = 0.5 * weight.unsqueeze(-1) * (logp.exp() - logq.exp())
+    out.loss.backward()
+    torch.testing.assert_close(student_logits.grad, expected.detach())
+    # A tiny example by hand: V = 2, student (0.5, 0.5), teacher (0.8, 0.2): KL(T || S) = 0.8 ln 1.6 + 0.2 ln 0.4.
+    one = PolicyBatch(logprobs=torch.tensor([[-0.7]]), old_logprobs=torch.tensor([[-0.7]]),
+                      advantages=torch.tensor([0.0]), response_mask=torch.ones(1, 1), progress=0.0,
+                      teacher_logprobs=torch.tensor([[-0.2]]),
+                      student_logits=torch.zeros(1, 1, 2), teacher_logits=torch.tensor([[[0.8, 0.2]]]).log())
+    kd = build_policy_loss("kl_kd", config)(one).metrics["kd_loss"]
+    assert kd.item() == pytest.approx(0.8 * math.log(1.6) + 0.2 * math.log(0.4), rel=1e-5)
+    with pytest.raises(ConfigError, match="direction='forward' needs full_vocab=true"):
+        build_policy_loss("kl_kd", {"direction": "forward"})
+    with pytest.raises(ConfigError, match="direction"):
+        build_policy_loss("kl_kd", {"full_vocab": True, "direction": "sideways"})
 
 
 def test_sft_hand_computed():
