@@ -10,7 +10,8 @@ One job: estimate KL(p || q) at every sampled position, where the tokens were sa
 
 Pitfall, direction: on student rollouts, ``kl_estimate(logprobs_p=student, logprobs_q=teacher)`` is the **reverse**
 KL(student || teacher) (mode seeking; KDRL's choice); ``kl_estimate(student, ref)`` is GRPO's KL(pi_S || pi_ref).
-The forward KL(teacher || student) cannot be estimated from student samples by these formulas.
+The forward KL(teacher || student) cannot be estimated from student samples by these formulas; it needs both sets
+of logits (:func:`full_vocab_kl` with the arguments swapped).
 
 :func:`full_vocab_kl` computes the exact per-position KL(p || q) over the whole vocabulary from two sets of logits,
 chunked over rows like :mod:`rl_distill.core.logprobs`.
@@ -89,7 +90,8 @@ class _FullVocabKL:
 def full_vocab_kl(logits_p: Tensor, logits_q: Tensor, chunk_size: int | None = None) -> Tensor:
     """Exact per-position KL(p || q) over the vocabulary: [N, T, V] x2 -> [N, T] (fp32), chunked over positions.
 
-    For KL-KD's optional full-vocabulary reverse KL pass ``logits_p = student_logits``, ``logits_q = teacher_logits``.
+    For KL-KD's optional full-vocabulary reverse KL pass ``logits_p = student_logits``, ``logits_q = teacher_logits``;
+    for its forward KL (``direction: forward``, GKD) the other way round. Gradients flow to either argument.
     """
     if logits_p.shape != logits_q.shape or logits_p.dim() < 2:
         raise ValueError(f"logits_p {tuple(logits_p.shape)} and logits_q {tuple(logits_q.shape)} must both be "
