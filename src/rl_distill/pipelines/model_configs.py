@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from rl_distill.engine.config import TrainConfig
@@ -71,21 +72,71 @@ class TeacherParams:
 
 
 @dataclass(frozen=True)
+class SFTData:
+    """Which curated training rows the student's cold-start SFT sees: a data asymmetry between the teacher (trained
+    on every row) and the student, i.e. knowledge the teacher has and the student's cold start lacks, which only a
+    teacher-guided method can hand over during RL (outcome reward alone must rediscover it).
+
+    ``subsets``: the curated subsets (the ``subset`` column, e.g. ``knights_knaves``) it sees; null: all.
+    ``withhold``: rows whose prompt contains this string (e.g. the K&K operator ``>``) are withheld, except a
+    ``withhold_keep`` fraction of them drawn with ``seed``; null: none withheld.
+    """
+
+    subsets: tuple[str, ...] | None = None
+    withhold: str | None = None
+    withhold_keep: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.subsets is not None and not self.subsets:
+            raise ConfigError("student_init.sft_data.subsets=[]: an empty list leaves the student no SFT data; "
+                              "name at least one subset, or null for all")
+        if self.withhold == "":
+            raise ConfigError("student_init.sft_data.withhold='': every prompt contains the empty string; "
+                              "give the string to withhold (e.g. '>') or null")
+        if not 0.0 <= self.withhold_keep <= 1.0:
+            raise ConfigError(f"student_init.sft_data.withhold_keep={self.withhold_keep}: a fraction in [0, 1]")
+
+    def select(self, train_examples: pl.DataFrame, where: str = "student_init") -> pl.DataFrame:
+        """The rows the student's SFT sees. A subset the split lacks is a ConfigError naming the ones it has; so is
+        a filter that leaves no row."""
+        rows = train_examples
+        if self.subsets is not None:
+            have = sorted(set(rows["subset"].to_list())) if "subset" in rows.columns else []
+            absent = [name for name in self.subsets if name not in have]
+            if absent:
+                raise ConfigError(f"{where}.sft_data.subsets: {absent} not in the train split, whose subsets are "
+                                  f"{have}; name subsets from data_curation.tasks (a task's `subset`, else `name`)")
+            rows = rows.filter(pl.col("subset").is_in(list(self.subsets)))
+        if self.withhold is not None:
+            hit = rows["prompt"].str.contains(self.withhold, literal=True)
+            draw = np.random.default_rng(self.seed).random(rows.height) < self.withhold_keep
+            rows = rows.filter(~hit | pl.Series(draw))
+        if rows.height == 0:
+            raise ConfigError(f"{where}.sft_data leaves no training row ({self}); loosen it")
+        return rows
+
+
+@dataclass(frozen=True)
 class StudentInitParams:
-    """``parameters_student_init.yml``: the smaller student, briefly SFT'd so it knows the answer format."""
+    """``parameters_student_init.yml``: the smaller student, briefly SFT'd so it knows the answer format, on the
+    rows ``sft_data`` selects (all by default)."""
 
     init_from: str | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
     sft: dict[str, Any] = field(default_factory=dict)
+    sft_data: SFTData = field(default_factory=SFTData)
 
     def phase(self, where: str = "student_init") -> TrainConfig:
         return phase_config(self.sft, f"{where}.sft", sft=True)
 
 
 def train_from_scratch(name: str, init_from: str | None, model_cfg: ModelConfig, phases: list[Phase],
-                       train_examples: pl.DataFrame, val_examples: pl.DataFrame, tokenizer: Any) -> ModelDir:
+                       train_examples: pl.DataFrame, val_examples: pl.DataFrame, tokenizer: Any,
+                       extra_params: Mapping[str, Any] | None = None) -> ModelDir:
     """``init_from`` if set (vocabulary checked against ``tokenizer``), else build ``model_cfg`` and train it through
-    ``phases`` in one nested MLflow run named ``name`` (tags: method, seed, student, teacher, alpha)."""
+    ``phases`` in one nested MLflow run named ``name`` (tags: method, seed, student, teacher, alpha; params: the
+    model, each phase's config and ``extra_params``)."""
     if init_from is not None:
         _, tok = load_model_dir(init_from)
         check_shared_vocab(tok, tokenizer, names=(f"{name} ({init_from})", "project tokenizer"))
@@ -99,7 +150,7 @@ def train_from_scratch(name: str, init_from: str | None, model_cfg: ModelConfig,
     desc = describe_model(policy, name)
     tags = {"method": name, "seed": phases[-1].config.seed, **dict.fromkeys(run_tag_keys(), "n/a"),
             "student": desc if name != "teacher" else "n/a", "teacher": desc if name == "teacher" else "n/a"}
-    params = {"model": model_cfg, **{phase.name: phase.config for phase in phases}}
+    params = {"model": model_cfg, **{phase.name: phase.config for phase in phases}, **(extra_params or {})}
     with model_run(name, tags=tags, params=params) as logger:
         final, _ = run_phases(
             name=name, logger=logger, policy=policy, tokenizer=tokenizer, task=single_task(train_examples),

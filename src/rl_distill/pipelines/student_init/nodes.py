@@ -24,7 +24,10 @@ def validate_student_init(block: Mapping[str, Any], where: str) -> None:
 
 def train_student_init(train_examples: pl.DataFrame, val_examples: pl.DataFrame, tokenizer: Any,
                        params: Mapping[str, Any]) -> ModelDir:
-    """Short SFT in one nested MLflow run named ``student_init``; returns the final HF directory."""
-    cfg = from_dict(StudentInitParams, params, where="parameters_student_init.yml:student_init")
+    """Short SFT on the rows ``sft_data`` selects (all by default), in one nested MLflow run named
+    ``student_init``; returns the final HF directory."""
+    where = "parameters_student_init.yml:student_init"
+    cfg = from_dict(StudentInitParams, params, where=where)
     return train_from_scratch("student_init", cfg.init_from, cfg.model, [Phase("sft", cfg.phase())],
-                              train_examples, val_examples, tokenizer)
+                              cfg.sft_data.select(train_examples, where), val_examples, tokenizer,
+                              extra_params={"sft_data": cfg.sft_data})
