@@ -30,7 +30,7 @@ from rl_distill.pipelines.training import (
     work_dir,
 )
 from rl_distill.tracking import model_run
-from rl_distill.typed_config import ConfigError, from_dict
+from rl_distill.typed_config import ConfigError, check_range, from_dict
 
 
 def check_init_from(path: str | None, where: str) -> None:
@@ -94,8 +94,7 @@ class SFTData:
         if self.withhold == "":
             raise ConfigError("student_init.sft_data.withhold='': every prompt contains the empty string; "
                               "give the string to withhold (e.g. '>') or null")
-        if not 0.0 <= self.withhold_keep <= 1.0:
-            raise ConfigError(f"student_init.sft_data.withhold_keep={self.withhold_keep}: a fraction in [0, 1]")
+        check_range("student_init.sft_data.withhold_keep", self.withhold_keep, 0.0, 1.0)
 
     def select(self, train_examples: pl.DataFrame, where: str = "student_init") -> pl.DataFrame:
         """The rows the student's SFT sees. A subset the split lacks is a ConfigError naming the ones it has; so is
