@@ -5,7 +5,7 @@
 Each model answers ``--per-level`` validation problems of every (subset, difficulty) level with the evaluation
 pipeline's decoding (the ``evaluation.decoding`` block of conf/base + conf/local: k samples at temperature 0.6 /
 top-p 0.95 plus one greedy reply), and prints one JSON line: mean@k, greedy accuracy, mean@k per level, mean
-response tokens and trace consistency.
+response tokens, trace consistency, Oops markers per reply and think-answer cycles per reply.
 """
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ def main() -> None:
             "greedy": round(greedy["correct"].mean(), 4),
             **{row["level"]: round(row["correct"], 3) for row in per_level.iter_rows(named=True)},
             "response_tokens": round(sampled["n_tokens"].mean(), 1),
-            "trace_consistency": round(sampled["trace_consistent"].mean(), 3)}), flush=True)
+            "trace_consistency": round(sampled["trace_consistent"].mean(), 3),
+            "oops_per_reply": round(sampled["oops"].mean(), 3),
+            "cycles": round(sampled["n_cycles"].mean(), 3)}), flush=True)
 
 
 if __name__ == "__main__":
