@@ -68,3 +68,46 @@ def test_train_rtap_tiny_end_to_end(tmp_path) -> None:
     loaded = ConfidenceGenerator.load(result.confidence_dir, tokenizer)
     assert loaded.score(["1+2\n"], ["<think>1</think><answer>3</answer>"]).shape == (1,)
     assert (result.confidence_stage1_dir / "stage1_metrics.json").exists()
+
+
+class _Stage1Reached(Exception):
+    pass
+
+
+@pytest.mark.parametrize("questions", ["rl_prompts", "train_examples"])
+def test_stage1_draws_the_questions_the_config_names(monkeypatch, tmp_path, questions) -> None:
+    """``confidence.questions`` picks stage 1's questions: the RL prompts, or the training split passed as
+    ``split_examples`` (stage 2 trains on the RL prompts either way)."""
+    import rl_distill.rtap.train as rtap_train
+
+    task = get_task("arithmetic", ops=["+"])
+    tokenizer = build_tokenizer(task.alphabet)
+    policy = build_model(ModelConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2), tokenizer)
+    rl, split = task.generate(4, 1, seed=0), task.generate(12, 1, seed=2)
+    seen: list[list[str]] = []
+
+    def spy(policy_, tokenizer_, task_, questions_, *args, **kwargs):
+        seen.append([ex.id for ex in questions_])
+        raise _Stage1Reached
+
+    monkeypatch.setattr(rtap_train, "train_confidence_generator", spy)
+    cfg = from_dict(RTAPConfig, {**TINY, "confidence": {**TINY["confidence"], "questions": questions}}, where="test")
+    with pytest.raises(_Stage1Reached):
+        train_rtap(policy=policy, tokenizer=tokenizer, task=task, train_examples=rl,
+                   val_examples=task.generate(4, 1, seed=1), config=cfg, output_dir=tmp_path, progress=False,
+                   split_examples=split)
+    assert seen == [[ex.id for ex in (rl if questions == "rl_prompts" else split)]]
+
+
+def test_stage1_from_the_split_needs_the_split(tmp_path) -> None:
+    task = get_task("arithmetic", ops=["+"])
+    tokenizer = build_tokenizer(task.alphabet)
+    policy = build_model(ModelConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2), tokenizer)
+    cfg = from_dict(RTAPConfig, {**TINY, "confidence": {**TINY["confidence"], "questions": "train_examples"}},
+                    where="test")
+    with pytest.raises(ValueError, match="no split_examples were given"):
+        train_rtap(policy=policy, tokenizer=tokenizer, task=task, train_examples=task.generate(4, 1, seed=0),
+                   val_examples=task.generate(4, 1, seed=1), config=cfg, output_dir=tmp_path, progress=False)
+    assert not (tmp_path / "confidence_stage1").exists()  # failed before any work
+    with pytest.raises(ConfigError, match=r"questions='pool' is not valid.*rl_prompts, train_examples"):
+        from_dict(RTAPConfig, {"confidence": {"questions": "pool"}}, where="parameters_rtap.yml:rtap")

@@ -3,9 +3,11 @@
 One job: the ``rtap`` method's single entry point (R-TAP, Lee, Chee, Ro, arXiv 2603.02099, Algorithm 1):
 
 1. Stage 1 (:func:`~rl_distill.rtap.stage1.train_confidence_generator`): C_phi learns from the policy's own
-   single-cycle answers; its held-out AUROC / ECE are returned as ``confidence/*`` metrics (and streamed through
-   ``confidence_log_fn``) so the pipeline can log them in their own nested MLflow run. The stage-1 C_phi is saved under
-   ``<output_dir>/confidence_stage1`` and reused when the run is resumed with the same ``output_dir``.
+   single-cycle answers to the RL questions (``train_examples``), or to ``split_examples`` (the SFT training split)
+   where ``confidence.questions`` is ``train_examples``; its held-out AUROC / ECE are returned as ``confidence/*``
+   metrics (and streamed through ``confidence_log_fn``) so the pipeline can log them in their own nested MLflow run.
+   The stage-1 C_phi is saved under ``<output_dir>/confidence_stage1`` and reused when the run is resumed with the
+   same ``output_dir``.
 2. Stage 2: :func:`rl_distill.engine.trainer.train` with loss ``grpo`` (compiled ratio kernel), recursive rollouts
    (:class:`~rl_distill.rtap.step.RecursiveRolloutEngine`) and the R-TAP reward
    (:class:`~rl_distill.rtap.step.RTAPRewardFn`, which also updates C_phi on every step's fresh cycles). The loop is
@@ -66,7 +68,7 @@ def stage2_train_config(config: RTAPConfig) -> TrainConfig:
     return train_cfg
 
 
-def _stage1(policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples: Sequence[Example],
+def _stage1(policy: torch.nn.Module, tokenizer: Any, task: Task, questions: Sequence[Example],
             val_examples: Sequence[Example], config: RTAPConfig, stage1_dir: Path,
             log_fn: LogFn | None) -> tuple[ConfidenceGenerator, dict[str, float]]:
     metrics_file = stage1_dir / _STAGE1_METRICS
@@ -76,7 +78,7 @@ def _stage1(policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples:
         return generator, json.loads(metrics_file.read_text())
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.confidence.seed)
-        generator, metrics = train_confidence_generator(policy, tokenizer, task, train_examples, val_examples,
+        generator, metrics = train_confidence_generator(policy, tokenizer, task, questions, val_examples,
                                                         config.confidence, config.train.rollout, log_fn=log_fn)
     generator.save(stage1_dir)
     metrics_file.write_text(json.dumps(metrics, indent=2))  # written last: marks stage 1 complete
@@ -86,14 +88,24 @@ def _stage1(policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples:
 def train_rtap(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_examples: list[Example],
                val_examples: list[Example], config: RTAPConfig, log_fn: LogFn | None = None,
                output_dir: str | Path, progress: bool = True, confidence_log_fn: LogFn | None = None,
-               reference: torch.nn.Module | None = None) -> RTAPResult:
+               reference: torch.nn.Module | None = None,
+               split_examples: Sequence[Example] | None = None) -> RTAPResult:
     """Train ``policy`` in place with R-TAP (stage 1, then stage 2); see the module docstring.
 
     ``log_fn`` receives stage 2's metrics (``train/*``, ``rollout/*`` incl. ``rollout/r_increase`` ...,
     ``val/*``); ``confidence_log_fn`` receives stage 1's (``confidence/train_loss``, ``confidence/lr`` per C_phi
     step, then the held-out ``confidence/auroc``, ``confidence/ece``, ... once at the last step). ``reference``
-    defaults to a frozen copy of the initial policy (the KL term, beta = 0.04).
+    defaults to a frozen copy of the initial policy (the KL term, beta = 0.04). ``split_examples``: stage 1's
+    questions when ``config.confidence.questions`` is ``train_examples`` (required then, unused otherwise).
     """
+    if config.confidence.questions == "train_examples":
+        if not split_examples:
+            raise ValueError("confidence.questions='train_examples' draws stage 1's questions from the training "
+                             "split, but no split_examples were given: pass the split, or set "
+                             "confidence.questions: rl_prompts.")
+        questions: Sequence[Example] = split_examples
+    else:
+        questions = train_examples
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     if torch.cuda.is_available():
@@ -106,7 +118,7 @@ def train_rtap(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_exa
         if confidence_log_fn is not None:
             confidence_log_fn(metrics, step)
 
-    generator, confidence_metrics = _stage1(policy, tokenizer, task, train_examples, val_examples, config,
+    generator, confidence_metrics = _stage1(policy, tokenizer, task, questions, val_examples, config,
                                             stage1_dir, _confidence_log)
     if confidence_log_fn is not None:  # NaN (e.g. AUROC with one class held out) stays in the result only
         finite = {k: v for k, v in confidence_metrics.items() if math.isfinite(v)}

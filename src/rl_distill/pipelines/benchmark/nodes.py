@@ -97,12 +97,12 @@ def train_seeds(student_init_model: ModelDir, teacher_model: ModelDir, train_dat
 
 def train_rtap_seeds(student_init_model: ModelDir, rl_prompts: pl.DataFrame, val_examples: pl.DataFrame,
                      tokenizer: Any, common: Mapping[str, Any], rtap: Mapping[str, Any],
-                     benchmark: Any, method: str) -> dict[str, dict[str, str]]:
+                     benchmark: Any, train_examples: pl.DataFrame, method: str) -> dict[str, dict[str, str]]:
     """An R-TAP-trainer ``method`` (its own two-stage trainer, no teacher) once per seed, the seed laid over
     ``distill.common`` as for the distill methods; ``{seed: {path, run_id}}``."""
     cfg = load_params(benchmark)
     return {str(seed): _save_seed(train_rtap_student(student_init_model, rl_prompts, val_examples, tokenizer,
-                                                     {**common, "seed": seed}, rtap), method, seed)
+                                                     {**common, "seed": seed}, rtap, train_examples), method, seed)
             for seed in cfg.seeds}
 
 

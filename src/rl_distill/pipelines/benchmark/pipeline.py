@@ -38,13 +38,14 @@ def rtap_benchmark(method: str) -> Pipeline:
     nodes = [
         Node(bound_to_method(train_rtap_seeds, method),
              ["student_init_model", "rl_prompts", "val_examples", "tokenizer", "params:common", "params:method",
-              "params:benchmark"], "models", name="train_seeds"),
+              "params:benchmark", "train_examples"], "models", name="train_seeds"),
         Node(bound_to_method(evaluate_seeds, method), ["models", "test_examples", "tokenizer", "params:evaluation"],
              "samples",
              name="evaluate_seeds"),
     ]
     return Pipeline(nodes, namespace=f"benchmark.{method}",
-                    inputs={"student_init_model", "rl_prompts", "val_examples", "tokenizer", "test_examples"},
+                    inputs={"student_init_model", "rl_prompts", "val_examples", "tokenizer", "test_examples",
+                            "train_examples"},
                     parameters={"params:common": "params:distill.common", "params:method": f"params:{method}",
                                 "params:benchmark": "params:benchmark", "params:evaluation": "params:evaluation"})
 

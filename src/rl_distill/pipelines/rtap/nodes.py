@@ -31,7 +31,7 @@ from rl_distill.pipelines.training import (
 )
 from rl_distill.rtap import RTAPConfig, train_rtap
 from rl_distill.tracking import detached_run, model_run
-from rl_distill.typed_config import from_dict
+from rl_distill.typed_config import ConfigError, from_dict
 
 CONFIDENCE_METRICS_FILE = "confidence_metrics.json"
 
@@ -49,13 +49,32 @@ def validate_rtap(block: Mapping[str, Any], where: str) -> None:
     from_dict(RTAPConfig, {k: v for k, v in block.items() if k != "train"}, where=where)
 
 
+def confidence_questions(cfg: RTAPConfig, rl_prompts: pl.DataFrame, train_examples: pl.DataFrame) -> pl.DataFrame:
+    """Stage 1's questions as ``rtap.confidence.questions`` names them: the RL prompts, or the training split's rows
+    of the RL prompts' task family (the one verifier a run trains with)."""
+    if cfg.confidence.questions == "rl_prompts":
+        return rl_prompts
+    families = sorted(set(rl_prompts["task"].to_list()))
+    rows = train_examples.filter(pl.col("task").is_in(families))
+    if rows.is_empty():
+        raise ConfigError(f"rtap.confidence.questions='train_examples' but the training split holds no example of "
+                          f"the RL prompts' task {families}; set rtap.confidence.questions: rl_prompts.")
+    return rows
+
+
 def train_rtap_student(student_init_model: ModelDir, rl_prompts: pl.DataFrame, val_examples: pl.DataFrame,
-                       tokenizer: Any, common: Mapping[str, Any], params: Mapping[str, Any]) -> ModelDir:
-    """Stage 1 + stage 2 from ``student_init``; returns the trained policy's HF directory."""
+                       tokenizer: Any, common: Mapping[str, Any], params: Mapping[str, Any],
+                       train_examples: pl.DataFrame) -> ModelDir:
+    """Stage 1 + stage 2 from ``student_init``; returns the trained policy's HF directory. ``train_examples`` (the
+    SFT training split) is read only where ``rtap.confidence.questions`` is ``train_examples``."""
     cfg = rtap_config(common, params, where="parameters_rtap.yml:rtap")
+    stage1_questions = confidence_questions(cfg, rl_prompts, train_examples)
     policy, _ = load_model_dir(student_init_model.path)
     task = single_task(rl_prompts)
-    out = work_dir("rtap", cfg, model_fingerprint(student_init_model), frame_fingerprint(rl_prompts))
+    data = [frame_fingerprint(rl_prompts)]
+    if stage1_questions is not rl_prompts:  # the split joins the hash only where stage 1 reads it
+        data.append(frame_fingerprint(stage1_questions))
+    out = work_dir("rtap", cfg, model_fingerprint(student_init_model), *data)
     tags = {"method": "rtap", **dict.fromkeys(run_tag_keys(), "n/a"), "seed": cfg.train.seed,
             "student": describe_model(policy, "student"), "teacher": "none"}
     with detached_run("rtap_confidence", tags={**tags, "method": "rtap_confidence"},
@@ -65,6 +84,8 @@ def train_rtap_student(student_init_model: ModelDir, rl_prompts: pl.DataFrame, v
         result = train_rtap(policy=policy, tokenizer=tokenizer, task=task,
                             train_examples=frame_to_examples(rl_prompts), val_examples=frame_to_examples(val_examples),
                             config=cfg, output_dir=out,
+                            split_examples=(frame_to_examples(stage1_questions) if stage1_questions is not rl_prompts
+                                            else None),
                             log_fn=lambda m, s: logger.log_metrics(m, step=s),
                             confidence_log_fn=lambda m, s: conf_logger.log_metrics(m, step=s))
         conf_logger.log_artifact(result.confidence_dir, "confidence_generator")

@@ -9,9 +9,10 @@ from rl_distill.pipelines.rtap.nodes import train_rtap_student
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [Node(train_rtap_student,
-              ["student_init_model", "rl_prompts", "val_examples", "tokenizer", "params:common", "params:rtap"],
+              ["student_init_model", "rl_prompts", "val_examples", "tokenizer", "params:common", "params:rtap",
+               "train_examples"],
               "student_model", name="train")],
         namespace="rtap",
-        inputs={"student_init_model", "rl_prompts", "val_examples", "tokenizer"},
+        inputs={"student_init_model", "rl_prompts", "val_examples", "tokenizer", "train_examples"},
         parameters={"params:common": "params:distill.common", "params:rtap": "params:rtap"},
     )
