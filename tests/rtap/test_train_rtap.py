@@ -111,3 +111,37 @@ def test_stage1_from_the_split_needs_the_split(tmp_path) -> None:
     assert not (tmp_path / "confidence_stage1").exists()  # failed before any work
     with pytest.raises(ConfigError, match=r"questions='pool' is not valid.*rl_prompts, train_examples"):
         from_dict(RTAPConfig, {"confidence": {"questions": "pool"}}, where="parameters_rtap.yml:rtap")
+
+
+def test_runs_that_share_a_stage1_dir_train_c_phi_once(monkeypatch, tmp_path) -> None:
+    """The benchmark's seeds share stage 1 (it reads ``confidence.seed``, not the training seed): the second run
+    loads the C_phi the first one saved and reports the same held-out metrics; its own output dir holds none."""
+    import dataclasses
+
+    import rl_distill.rtap.train as rtap_train
+
+    task = get_task("arithmetic", ops=["+"])
+    tokenizer = build_tokenizer(task.alphabet)
+    calls: list[int] = []
+    real = rtap_train.train_confidence_generator
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rtap_train, "train_confidence_generator", counting)
+    base = from_dict(RTAPConfig, TINY, where="test")
+    results = []
+    for seed in (0, 1):
+        policy = build_model(ModelConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2), tokenizer)
+        cfg = dataclasses.replace(base, train=dataclasses.replace(base.train, seed=seed))
+        results.append(train_rtap(policy=policy, tokenizer=tokenizer, task=task,
+                                  train_examples=task.generate(8, 1, seed=0), val_examples=task.generate(4, 1, seed=1),
+                                  config=cfg, output_dir=tmp_path / f"seed_{seed}", progress=False,
+                                  stage1_dir=tmp_path / "shared"))
+    assert calls == [1]
+    first, second = (r.confidence_metrics for r in results)
+    assert first.keys() == second.keys()
+    assert all(first[k] == second[k] or (math.isnan(first[k]) and math.isnan(second[k])) for k in first)
+    assert results[1].confidence_stage1_dir == tmp_path / "shared"
+    assert not (tmp_path / "seed_1" / "confidence_stage1").exists()

@@ -89,7 +89,8 @@ def train_rtap(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_exa
                val_examples: list[Example], config: RTAPConfig, log_fn: LogFn | None = None,
                output_dir: str | Path, progress: bool = True, confidence_log_fn: LogFn | None = None,
                reference: torch.nn.Module | None = None,
-               split_examples: Sequence[Example] | None = None) -> RTAPResult:
+               split_examples: Sequence[Example] | None = None,
+               stage1_dir: str | Path | None = None) -> RTAPResult:
     """Train ``policy`` in place with R-TAP (stage 1, then stage 2); see the module docstring.
 
     ``log_fn`` receives stage 2's metrics (``train/*``, ``rollout/*`` incl. ``rollout/r_increase`` ...,
@@ -97,6 +98,9 @@ def train_rtap(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_exa
     step, then the held-out ``confidence/auroc``, ``confidence/ece``, ... once at the last step). ``reference``
     defaults to a frozen copy of the initial policy (the KL term, beta = 0.04). ``split_examples``: stage 1's
     questions when ``config.confidence.questions`` is ``train_examples`` (required then, unused otherwise).
+    ``stage1_dir``: where stage 1's C_phi is kept (None: ``<output_dir>/confidence_stage1``). Runs that differ only
+    in what stage 1 does not read (the training seed: stage 1 draws from ``confidence.seed``) may share one; with
+    ``checkpoint.resume`` the later ones load the complete stage 1 the first one saved instead of repeating it.
     """
     if config.confidence.questions == "train_examples":
         if not split_examples:
@@ -110,7 +114,7 @@ def train_rtap(*, policy: torch.nn.Module, tokenizer: Any, task: Task, train_exa
     output_dir.mkdir(parents=True, exist_ok=True)
     if torch.cuda.is_available():
         policy.to("cuda")  # C_phi is built on the policy's device; accelerate would move the policy there anyway
-    stage1_dir = output_dir / STAGE1_DIR
+    stage1_dir = output_dir / STAGE1_DIR if stage1_dir is None else Path(stage1_dir)
     steps_seen: list[int] = []
 
     def _confidence_log(metrics: dict[str, float], step: int) -> None:

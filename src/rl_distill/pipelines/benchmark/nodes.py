@@ -24,7 +24,12 @@ from rl_distill.io.model_dir import ModelDir
 from rl_distill.parameters import PARAMETER_BLOCKS
 from rl_distill.pipelines.distill.nodes import method_plan, train_plan
 from rl_distill.pipelines.evaluation.nodes import evaluate_checkpoint
-from rl_distill.pipelines.rtap.nodes import CONFIDENCE_METRICS_FILE, train_rtap_student
+from rl_distill.pipelines.rtap.nodes import (
+    CONFIDENCE_METRICS_FILE,
+    rtap_config,
+    shared_stage1_dir,
+    train_rtap_student,
+)
 from rl_distill.pipelines.training import RUN_FILE
 from rl_distill.tracking.history import metric_histories
 from rl_distill.typed_config import ConfigError, check_range, from_dict
@@ -99,11 +104,17 @@ def train_rtap_seeds(student_init_model: ModelDir, rl_prompts: pl.DataFrame, val
                      tokenizer: Any, common: Mapping[str, Any], rtap: Mapping[str, Any],
                      benchmark: Any, train_examples: pl.DataFrame, method: str) -> dict[str, dict[str, str]]:
     """An R-TAP-trainer ``method`` (its own two-stage trainer, no teacher) once per seed, the seed laid over
-    ``distill.common`` as for the distill methods; ``{seed: {path, run_id}}``."""
+    ``distill.common`` as for the distill methods; ``{seed: {path, run_id}}``. Stage 1 (C_phi) does not read the
+    seed, so the seeds share one, trained by the first and removed after the last."""
     cfg = load_params(benchmark)
-    return {str(seed): _save_seed(train_rtap_student(student_init_model, rl_prompts, val_examples, tokenizer,
-                                                     {**common, "seed": seed}, rtap, train_examples), method, seed)
-            for seed in cfg.seeds}
+    stage1 = shared_stage1_dir(rtap_config(common, rtap, where=f"parameters_rtap.yml:{method}"), student_init_model,
+                               rl_prompts, val_examples, train_examples)
+    out = {str(seed): _save_seed(train_rtap_student(student_init_model, rl_prompts, val_examples, tokenizer,
+                                                    {**common, "seed": seed}, rtap, train_examples, stage1_dir=stage1),
+                                 method, seed)
+           for seed in cfg.seeds}
+    shutil.rmtree(stage1, ignore_errors=True)
+    return out
 
 
 def evaluate_seeds(models: Mapping[str, Mapping[str, str]], test_examples: pl.DataFrame, tokenizer: Any,

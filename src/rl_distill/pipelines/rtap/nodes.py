@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -62,11 +63,22 @@ def confidence_questions(cfg: RTAPConfig, rl_prompts: pl.DataFrame, train_exampl
     return rows
 
 
+def shared_stage1_dir(cfg: RTAPConfig, student_init_model: ModelDir, rl_prompts: pl.DataFrame,
+                      val_examples: pl.DataFrame, train_examples: pl.DataFrame) -> Path:
+    """A work dir for stage 1 keyed by everything it reads (C_phi's config, the sampling settings, the start model,
+    its questions and the held-out ones), not by the training seed: the benchmark's seeds share one stage 1."""
+    questions = confidence_questions(cfg, rl_prompts, train_examples)
+    return work_dir("rtap-stage1", cfg.confidence, cfg.train.rollout, model_fingerprint(student_init_model),
+                    frame_fingerprint(questions), frame_fingerprint(val_examples))
+
+
 def train_rtap_student(student_init_model: ModelDir, rl_prompts: pl.DataFrame, val_examples: pl.DataFrame,
                        tokenizer: Any, common: Mapping[str, Any], params: Mapping[str, Any],
-                       train_examples: pl.DataFrame) -> ModelDir:
+                       train_examples: pl.DataFrame, stage1_dir: Path | None = None) -> ModelDir:
     """Stage 1 + stage 2 from ``student_init``; returns the trained policy's HF directory. ``train_examples`` (the
-    SFT training split) is read only where ``rtap.confidence.questions`` is ``train_examples``."""
+    SFT training split) is read only where ``rtap.confidence.questions`` is ``train_examples``. ``stage1_dir``
+    (see :func:`shared_stage1_dir`) is left in place for the next run that shares it; by default stage 1 lives in
+    this run's work dir and is removed with its checkpoints."""
     cfg = rtap_config(common, params, where="parameters_rtap.yml:rtap")
     stage1_questions = confidence_questions(cfg, rl_prompts, train_examples)
     policy, _ = load_model_dir(student_init_model.path)
@@ -85,7 +97,7 @@ def train_rtap_student(student_init_model: ModelDir, rl_prompts: pl.DataFrame, v
                             train_examples=frame_to_examples(rl_prompts), val_examples=frame_to_examples(val_examples),
                             config=cfg, output_dir=out,
                             split_examples=(frame_to_examples(stage1_questions) if stage1_questions is not rl_prompts
-                                            else None),
+                                            else None), stage1_dir=stage1_dir,
                             log_fn=lambda m, s: logger.log_metrics(m, step=s),
                             confidence_log_fn=lambda m, s: conf_logger.log_metrics(m, step=s))
         conf_logger.log_artifact(result.confidence_dir, "confidence_generator")
