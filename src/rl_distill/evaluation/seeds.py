@@ -19,19 +19,18 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from rl_distill.evaluation.summary import ALL, difficulty_sort_key
+from rl_distill.evaluation.summary import ALL, BEHAVIOUR_METRICS, difficulty_sort_key
 
 SEED_TABLE_SCHEMA = {
     "model": pl.String, "difficulty": pl.String, "metric": pl.String, "n_seeds": pl.Int64, "value": pl.Float64,
     "ci_low": pl.Float64, "ci_high": pl.Float64, "per_seed": pl.String,
 }
 # Per-sample expressions averaged per (seed, problem): the benchmark's metrics, and the column each reads.
+# The behaviour metrics (tokens, trace consistency, Oops matches and think-answer cycles per reply) are the
+# evaluation summary's own expressions: one definition for both tables.
 SEED_METRICS = {
     "accuracy": pl.col("correct").cast(pl.Float64),
-    "response_tokens": pl.col("n_tokens").cast(pl.Float64),
-    "trace_consistency": pl.col("trace_consistent").cast(pl.Float64),
-    "oops_rate": pl.col("oops").cast(pl.Float64),  # Oops-lexicon matches per reply (R-TAP's metric)
-    "cycles": pl.col("n_cycles").cast(pl.Float64),  # think-answer cycles per reply
+    **{name: BEHAVIOUR_METRICS[name] for name in ("response_tokens", "trace_consistency", "oops_rate", "cycles")},
 }
 _SOURCE = {"accuracy": "correct", "response_tokens": "n_tokens", "trace_consistency": "trace_consistent",
            "oops_rate": "oops", "cycles": "n_cycles"}

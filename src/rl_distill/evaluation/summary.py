@@ -37,8 +37,9 @@ from rl_distill.evaluation.metrics import bootstrap_ci, pass_at_k_per_problem
 SUMMARY_SCHEMA = {"model": pl.String, "difficulty": pl.String, "metric": pl.String, "value": pl.Float64,
                   "ci_low": pl.Float64, "ci_high": pl.Float64}
 ALL = "all"
-# Behaviour metrics: name -> per-sample expression whose per-problem mean is the problem's value.
-_BEHAVIOUR = {
+# Behaviour metrics: name -> per-sample expression whose per-problem mean is the problem's value (the benchmark's
+# SEED_METRICS reads its behaviour metrics from here).
+BEHAVIOUR_METRICS = {
     "response_tokens": pl.col("n_tokens").cast(pl.Float64),
     "format_error_rate": (~pl.col("format_ok")).cast(pl.Float64),
     "unparseable_rate": (pl.col("verdict") == "unparseable").cast(pl.Float64),
@@ -65,7 +66,7 @@ def _problem_values(rows: pl.DataFrame, decoding: str) -> pl.DataFrame:
     return (rows.filter(pl.col("decoding") == decoding)
             .group_by("example_id", maintain_order=True)
             .agg(pl.len().alias("n"), pl.col("correct").cast(pl.Int64).sum().alias("c"),
-                 *[expr.mean().alias(name) for name, expr in _BEHAVIOUR.items()]))
+                 *[expr.mean().alias(name) for name, expr in BEHAVIOUR_METRICS.items()]))
 
 
 def _metric_rows(rows: pl.DataFrame, ks: Sequence[int]) -> list[tuple[str, np.ndarray]]:
@@ -86,7 +87,7 @@ def _metric_rows(rows: pl.DataFrame, ks: Sequence[int]) -> list[tuple[str, np.nd
                                  f"problem has only {int(n.min())}. Raise num_samples or drop k={k}.")
             out.append((f"pass@{k}", pass_at_k_per_problem(n, c, k)))
     behaviour = sampled if sampled.height else greedy
-    out += [(name, behaviour[name].to_numpy()) for name in _BEHAVIOUR
+    out += [(name, behaviour[name].to_numpy()) for name in BEHAVIOUR_METRICS
             if behaviour.height and behaviour[name].null_count() < behaviour.height]
     return out
 
