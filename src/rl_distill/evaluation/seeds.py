@@ -25,15 +25,14 @@ SEED_TABLE_SCHEMA = {
     "model": pl.String, "difficulty": pl.String, "metric": pl.String, "n_seeds": pl.Int64, "value": pl.Float64,
     "ci_low": pl.Float64, "ci_high": pl.Float64, "per_seed": pl.String,
 }
-# Per-sample expressions averaged per (seed, problem): the benchmark's metrics, and the column each reads.
+# Per-sample expressions averaged per (seed, problem): the benchmark's metrics (each reads the columns its
+# expression names, ``expr.meta.root_names()``).
 # The behaviour metrics (tokens, trace consistency, Oops matches and think-answer cycles per reply) are the
 # evaluation summary's own expressions: one definition for both tables.
 SEED_METRICS = {
     "accuracy": pl.col("correct").cast(pl.Float64),
     **{name: BEHAVIOUR_METRICS[name] for name in ("response_tokens", "trace_consistency", "oops_rate", "cycles")},
 }
-_SOURCE = {"accuracy": "correct", "response_tokens": "n_tokens", "trace_consistency": "trace_consistent",
-           "oops_rate": "oops", "cycles": "n_cycles"}
 
 
 def seed_problem_grid(samples: pl.DataFrame, metric: str) -> tuple[np.ndarray, list[int], list[str]]:
@@ -114,7 +113,7 @@ def seed_table(samples: pl.DataFrame, *, baseline: str | None = "grpo", metrics:
         models = list(dict.fromkeys(rows["model"].to_list()))
         grids = {}
         refs = list(dict.fromkeys([r for r in (baseline, *references) if r is not None]))
-        for metric in [m for m in metrics if _SOURCE[m] in rows.columns]:
+        for metric in [m for m in metrics if set(SEED_METRICS[m].meta.root_names()) <= set(rows.columns)]:
             for model in models:
                 part = rows.filter(pl.col("model") == model)
                 if metric == "trace_consistency" and part["trace_consistent"].null_count() == part.height:
