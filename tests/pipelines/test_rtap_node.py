@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from rl_distill.pipelines.rtap.nodes import confidence_questions, rtap_config
+from rl_distill.pipelines.rtap.nodes import rtap_config, split_questions
 from rl_distill.typed_config import ConfigError
 
 RL = pl.DataFrame({"id": ["a", "b"], "task": ["knights_knaves"] * 2})
@@ -18,13 +18,13 @@ def _cfg(questions: str):
 
 
 def test_default_reads_the_rl_prompts() -> None:
-    assert confidence_questions(_cfg("rl_prompts"), RL, SPLIT) is RL
+    assert split_questions(_cfg("rl_prompts"), RL, SPLIT) is None  # no split: stage 1 reads the RL prompts
 
 
 def test_split_keeps_the_rl_task_family_only() -> None:
-    assert confidence_questions(_cfg("train_examples"), RL, SPLIT)["id"].to_list() == ["c", "e"]
+    assert split_questions(_cfg("train_examples"), RL, SPLIT)["id"].to_list() == ["c", "e"]
 
 
 def test_split_without_the_family_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match=r"no example of the RL prompts' task \['knights_knaves'\].*rl_prompts"):
-        confidence_questions(_cfg("train_examples"), RL, SPLIT.filter(pl.col("task") == "arithmetic"))
+        split_questions(_cfg("train_examples"), RL, SPLIT.filter(pl.col("task") == "arithmetic"))

@@ -50,11 +50,11 @@ def validate_rtap(block: Mapping[str, Any], where: str) -> None:
     from_dict(RTAPConfig, {k: v for k, v in block.items() if k != "train"}, where=where)
 
 
-def confidence_questions(cfg: RTAPConfig, rl_prompts: pl.DataFrame, train_examples: pl.DataFrame) -> pl.DataFrame:
-    """Stage 1's questions as ``rtap.confidence.questions`` names them: the RL prompts, or the training split's rows
-    of the RL prompts' task family (the one verifier a run trains with)."""
+def split_questions(cfg: RTAPConfig, rl_prompts: pl.DataFrame, train_examples: pl.DataFrame) -> pl.DataFrame | None:
+    """The training split's rows of the RL prompts' task family (the one verifier a run trains with) where
+    ``rtap.confidence.questions`` is ``train_examples``; None where stage 1 reads the RL prompts themselves."""
     if cfg.confidence.questions == "rl_prompts":
-        return rl_prompts
+        return None
     families = sorted(set(rl_prompts["task"].to_list()))
     rows = train_examples.filter(pl.col("task").is_in(families))
     if rows.is_empty():
@@ -67,9 +67,9 @@ def shared_stage1_dir(cfg: RTAPConfig, student_init_model: ModelDir, rl_prompts:
                       val_examples: pl.DataFrame, train_examples: pl.DataFrame) -> Path:
     """A work dir for stage 1 keyed by everything it reads (C_phi's config, the sampling settings, the start model,
     its questions and the held-out ones), not by the training seed: the benchmark's seeds share one stage 1."""
-    questions = confidence_questions(cfg, rl_prompts, train_examples)
+    split = split_questions(cfg, rl_prompts, train_examples)
     return work_dir("rtap-stage1", cfg.confidence, cfg.train.rollout, model_fingerprint(student_init_model),
-                    frame_fingerprint(questions), frame_fingerprint(val_examples))
+                    frame_fingerprint(rl_prompts if split is None else split), frame_fingerprint(val_examples))
 
 
 def train_rtap_student(student_init_model: ModelDir, rl_prompts: pl.DataFrame, val_examples: pl.DataFrame,
@@ -80,12 +80,11 @@ def train_rtap_student(student_init_model: ModelDir, rl_prompts: pl.DataFrame, v
     (see :func:`shared_stage1_dir`) is left in place for the next run that shares it; by default stage 1 lives in
     this run's work dir and is removed with its checkpoints."""
     cfg = rtap_config(common, params, where="parameters_rtap.yml:rtap")
-    stage1_questions = confidence_questions(cfg, rl_prompts, train_examples)
+    split = split_questions(cfg, rl_prompts, train_examples)
     policy, _ = load_model_dir(student_init_model.path)
     task = single_task(rl_prompts)
-    data = [frame_fingerprint(rl_prompts)]
-    if stage1_questions is not rl_prompts:  # the split joins the hash only where stage 1 reads it
-        data.append(frame_fingerprint(stage1_questions))
+    # the split's ids join the work-dir hash only where stage 1 reads it
+    data = [frame_fingerprint(rl_prompts)] + ([] if split is None else [frame_fingerprint(split)])
     out = work_dir("rtap", cfg, model_fingerprint(student_init_model), *data)
     tags = {"method": "rtap", **dict.fromkeys(run_tag_keys(), "n/a"), "seed": cfg.train.seed,
             "student": describe_model(policy, "student"), "teacher": "none"}
@@ -96,8 +95,7 @@ def train_rtap_student(student_init_model: ModelDir, rl_prompts: pl.DataFrame, v
         result = train_rtap(policy=policy, tokenizer=tokenizer, task=task,
                             train_examples=frame_to_examples(rl_prompts), val_examples=frame_to_examples(val_examples),
                             config=cfg, output_dir=out,
-                            split_examples=(frame_to_examples(stage1_questions) if stage1_questions is not rl_prompts
-                                            else None), stage1_dir=stage1_dir,
+                            split_examples=None if split is None else frame_to_examples(split), stage1_dir=stage1_dir,
                             log_fn=lambda m, s: logger.log_metrics(m, step=s),
                             confidence_log_fn=lambda m, s: conf_logger.log_metrics(m, step=s))
         conf_logger.log_artifact(result.confidence_dir, "confidence_generator")
