@@ -132,14 +132,23 @@ def test_runs_that_share_a_stage1_dir_train_c_phi_once(monkeypatch, tmp_path) ->
     monkeypatch.setattr(rtap_train, "train_confidence_generator", counting)
     base = from_dict(RTAPConfig, TINY, where="test")
     results = []
+    logged: list[list[tuple[int, dict[str, float]]]] = [[], []]
     for seed in (0, 1):
         policy = build_model(ModelConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2), tokenizer)
         cfg = dataclasses.replace(base, train=dataclasses.replace(base.train, seed=seed))
         results.append(train_rtap(policy=policy, tokenizer=tokenizer, task=task,
                                   train_examples=task.generate(8, 1, seed=0), val_examples=task.generate(4, 1, seed=1),
                                   config=cfg, output_dir=tmp_path / f"seed_{seed}", progress=False,
-                                  stage1_dir=tmp_path / "shared"))
+                                  stage1_dir=tmp_path / "shared",
+                                  confidence_log_fn=lambda m, s, out=logged[seed]: out.append((s, dict(m)))))
     assert calls == [1]
+    # the run that loaded stage 1 logs the same loss curve (and held-out metrics at the same step) as the one that
+    # trained it, so every seed's MLflow run shows the curve
+    losses = [(s, m["confidence/train_loss"]) for s, m in logged[0] if "confidence/train_loss" in m]
+    assert losses
+    assert [(s, m.get("confidence/train_loss")) for s, m in logged[1]] == \
+        [(s, m.get("confidence/train_loss")) for s, m in logged[0]]
+    assert logged[1][-1][0] == logged[0][-1][0] == losses[-1][0] + 1
     first, second = (r.confidence_metrics for r in results)
     assert first.keys() == second.keys()
     assert all(first[k] == second[k] or (math.isnan(first[k]) and math.isnan(second[k])) for k in first)

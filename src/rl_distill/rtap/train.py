@@ -6,8 +6,9 @@ One job: the ``rtap`` method's single entry point (R-TAP, Lee, Chee, Ro, arXiv 2
    single-cycle answers to the RL questions (``train_examples``), or to ``split_examples`` (the SFT training split)
    where ``confidence.questions`` is ``train_examples``; its held-out AUROC / ECE are returned as ``confidence/*``
    metrics (and streamed through ``confidence_log_fn``) so the pipeline can log them in their own nested MLflow run.
-   The stage-1 C_phi is saved under ``<output_dir>/confidence_stage1`` and reused when the run is resumed with the
-   same ``output_dir``.
+   The stage-1 C_phi is saved under ``<output_dir>/confidence_stage1`` (with its per-step loss curve) and reused
+   when the run is resumed with the same ``output_dir``; a run that loads it replays the saved curve through
+   ``confidence_log_fn``, so each run's MLflow record shows stage 1's curve whether it trained or loaded C_phi.
 2. Stage 2: :func:`rl_distill.engine.trainer.train` with loss ``grpo`` (compiled ratio kernel), recursive rollouts
    (:class:`~rl_distill.rtap.step.RecursiveRolloutEngine`) and the R-TAP reward
    (:class:`~rl_distill.rtap.step.RTAPRewardFn`, which also updates C_phi on every step's fresh cycles). The loop is
@@ -41,6 +42,7 @@ LogFn = Callable[[dict[str, float], int], None]
 STAGE1_DIR = "confidence_stage1"
 FINAL_CONFIDENCE_DIR = "confidence"
 _STAGE1_METRICS = "stage1_metrics.json"
+_STAGE1_CURVE = "stage1_curve.json"
 
 
 @dataclass(frozen=True)
@@ -71,16 +73,27 @@ def stage2_train_config(config: RTAPConfig) -> TrainConfig:
 def _stage1(policy: torch.nn.Module, tokenizer: Any, task: Task, questions: Sequence[Example],
             val_examples: Sequence[Example], config: RTAPConfig, stage1_dir: Path,
             log_fn: LogFn | None) -> tuple[ConfidenceGenerator, dict[str, float]]:
-    metrics_file = stage1_dir / _STAGE1_METRICS
+    metrics_file, curve_file = stage1_dir / _STAGE1_METRICS, stage1_dir / _STAGE1_CURVE
     if config.train.checkpoint.resume and metrics_file.exists():
         device = next(policy.parameters()).device
         generator = ConfidenceGenerator.load(stage1_dir, tokenizer, device=device)
+        if log_fn is not None and curve_file.exists():  # the loading run's own MLflow run gets the loss curve too
+            for point in json.loads(curve_file.read_text()):
+                log_fn(point["metrics"], point["step"])
         return generator, json.loads(metrics_file.read_text())
+    curve: list[dict[str, Any]] = []
+
+    def _record(step_metrics: dict[str, float], step: int) -> None:
+        curve.append({"step": step, "metrics": step_metrics})
+        if log_fn is not None:
+            log_fn(step_metrics, step)
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.confidence.seed)
         generator, metrics = train_confidence_generator(policy, tokenizer, task, questions, val_examples,
-                                                        config.confidence, config.train.rollout, log_fn=log_fn)
+                                                        config.confidence, config.train.rollout, log_fn=_record)
     generator.save(stage1_dir)
+    curve_file.write_text(json.dumps(curve))
     metrics_file.write_text(json.dumps(metrics, indent=2))  # written last: marks stage 1 complete
     return generator, metrics
 
