@@ -70,4 +70,10 @@ def test_report_sets_rtap_against_grpo_and_student_init():
     conf[0]["confidence/level_auroc"], conf[1]["confidence/level_auroc"] = 0.65, 0.55
     text = render_report(table, [0, 1], "grpo", 0.95, [], references=["student_init"], confidence={"rtap": conf})
     assert "training cycles) scores AUROC 0.650 / 0.550 (mean 0.600)" in text
+    assert "AUROC intervals" not in text
+    conf[0].update({"confidence/auroc_low": 0.55, "confidence/auroc_high": 0.66})
+    conf[1].update({"confidence/auroc_low": 0.62, "confidence/auroc_high": 0.77})
+    text = render_report(table, [0, 1], "grpo", 0.95, [], references=["student_init"], confidence={"rtap": conf})
+    assert "AUROC 0.600 [0.550, 0.660] / 0.700 [0.620, 0.770] (mean 0.650); ECE 0.200 / 0.100" in text
+    assert "AUROC intervals: 95% bootstrap over the held-out questions" in text
     assert "## rtap against" not in render_report(table, [0, 1], "grpo", 0.95, [])  # no C_phi metrics, no section

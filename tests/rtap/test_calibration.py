@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from rl_distill.rtap.calibration import auroc, confidence_metrics, expected_calibration_error
+from rl_distill.rtap.calibration import auroc, auroc_interval, confidence_metrics, expected_calibration_error
 
 
 def test_auroc_perfect_inverted_and_ties() -> None:
@@ -51,3 +51,44 @@ def test_confidence_metrics_names() -> None:
     assert out["confidence/accuracy"] == 1.0
     # ECE: bins 9 (0.9 vs 1) and 2 (0.2 vs 0): 0.5 * 0.1 + 0.5 * 0.2 = 0.15
     assert out["confidence/ece"] == pytest.approx(0.15)
+
+
+def _materialised_interval(p, y, groups, n_resamples, seed, level=0.95):
+    """Reference for auroc_interval: draw the same questions, build each resample's rows explicitly, score it."""
+    ids = list(dict.fromkeys(groups))
+    rows_of = {g: [k for k, h in enumerate(groups) if h == g] for g in ids}
+    draws = torch.randint(0, len(ids), (n_resamples, len(ids)), generator=torch.Generator().manual_seed(seed))
+    boot = []
+    for b in range(n_resamples):
+        rows = [k for j in draws[b].tolist() for k in rows_of[ids[j]]]
+        value = auroc(p[rows], y[rows])
+        if not math.isnan(value):
+            boot.append(value)
+    alpha = (1 - level) / 2
+    return torch.quantile(torch.tensor(boot, dtype=torch.double),
+                          torch.tensor([alpha, 1 - alpha], dtype=torch.double)).tolist()
+
+
+def test_auroc_interval_equals_scoring_each_resample_explicitly() -> None:
+    gen = torch.Generator().manual_seed(3)
+    groups = [f"q{k // 4}" for k in range(40)]  # 10 questions x 4 cycles
+    y = torch.rand(40, generator=gen) < 0.4
+    p = torch.where(y, 0.6, 0.4) + 0.3 * torch.rand(40, generator=gen)
+    p[::7] = 0.55  # some ties
+    low, high = auroc_interval(p, y, groups, n_resamples=200, seed=5)
+    ref_low, ref_high = _materialised_interval(p, y, groups, 200, 5)
+    assert (low, high) == (pytest.approx(ref_low), pytest.approx(ref_high))
+    assert low < auroc(p, y) < high
+
+
+def test_auroc_interval_hand_cases() -> None:
+    y = torch.tensor([1, 0, 1, 0])
+    groups = ["a", "a", "b", "b"]
+    # perfectly separated in every resample: the interval is the point 1
+    assert auroc_interval(torch.tensor([0.9, 0.1, 0.8, 0.2]), y, groups, n_resamples=50) == (1.0, 1.0)
+    # one question alone is separated, the other inverted: resamples give 1 (aa), 0 (bb) and 0.75 (ab, ba: 3 of 4 pairs)
+    low, high = auroc_interval(torch.tensor([0.9, 0.1, 0.2, 0.8]), y, groups, n_resamples=400)
+    assert (low, high) == (0.0, 1.0)
+    assert all(math.isnan(v) for v in auroc_interval(torch.tensor([0.2, 0.3]), torch.tensor([1, 1]), ["a", "b"]))
+    with pytest.raises(ValueError, match="3 scores but 2 group ids"):
+        auroc_interval(torch.tensor([0.1, 0.2, 0.3]), torch.tensor([1, 0, 1]), ["a", "b"])

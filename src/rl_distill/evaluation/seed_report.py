@@ -60,14 +60,25 @@ def rtap_section(table: pl.DataFrame, method: str, baseline: str, start: str,
         seeds = sorted(confidence)
 
         def series(key: str) -> str:
+            """Each seed's value (with its ``<key>_low`` / ``<key>_high`` interval where logged), then the mean."""
+            def cell(s: int) -> str:
+                m = confidence[s]
+                value = f"{m.get(f'confidence/{key}', float('nan')):.3f}"
+                if f"confidence/{key}_low" in m and f"confidence/{key}_high" in m:
+                    value += f" [{m[f'confidence/{key}_low']:.3f}, {m[f'confidence/{key}_high']:.3f}]"
+                return value
+
             values = [confidence[s].get(f"confidence/{key}", float("nan")) for s in seeds]
             finite = [v for v in values if v == v]
             mean = f" (mean {sum(finite) / len(finite):.3f})" if finite else ""
-            return " / ".join(f"{v:.3f}" for v in values) + mean
+            return " / ".join(cell(s) for s in seeds) + mean
 
         cycles = [int(confidence[s].get("confidence/num_cycles", 0)) for s in seeds]
         lines += ["", f"C_phi on held-out cycles (stage 1; validation questions, {', '.join(map(str, cycles))} "
                   f"cycles), seeds {', '.join(map(str, seeds))}: AUROC {series('auroc')}; ECE {series('ece')}."]
+        if any("confidence/auroc_low" in confidence[s] for s in seeds):
+            lines.append("AUROC intervals: 95% bootstrap over the held-out questions (each resample draws whole "
+                         "questions, all their cycles).")
         if any("confidence/level_auroc" in confidence[s] for s in seeds):
             lines.append(f"Knowing only each question's difficulty (its level's positive rate among the training "
                          f"cycles) scores AUROC {series('level_auroc')}: C_phi reads the cycle itself only where it "

@@ -5,6 +5,9 @@ as R-TAP (arXiv 2603.02099) reports for its confidence generator C_phi (Sec. 3, 
 
 - AUROC: probability that a random positive outscores a random negative, ties counted 1/2 (Mann-Whitney U / (P*Q)).
   Undefined (NaN) when only one class is present.
+- AUROC interval (:func:`auroc_interval`): a percentile bootstrap that resamples whole questions with replacement
+  (a cluster bootstrap: a question's cycles share its difficulty and are not independent draws), each resample's
+  AUROC weighting every cycle by how often its question was drawn.
 - ECE: ``sum_b |B_b| / K * |mean(p in b) - mean(y in b)|`` over ``num_bins`` equal-width bins of p on [0, 1]
   (bin b holds b/num_bins <= p < (b+1)/num_bins; p == 1 falls in the last bin). This is the binary-event
   reliability form: the predicted probability of "correct" against the observed frequency of "correct".
@@ -13,6 +16,7 @@ as R-TAP (arXiv 2603.02099) reports for its confidence generator C_phi (Sec. 3, 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -28,6 +32,38 @@ def auroc(p: torch.Tensor, y: torch.Tensor) -> float:
     greater = (pos.unsqueeze(1) > neg.unsqueeze(0)).double().sum()
     ties = (pos.unsqueeze(1) == neg.unsqueeze(0)).double().sum()
     return float((greater + 0.5 * ties) / (pos.numel() * neg.numel()))
+
+
+def auroc_interval(p: torch.Tensor, y: torch.Tensor, groups: Sequence[str], *, level: float = 0.95,
+                   n_resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """``(low, high)``: the ``level`` percentile-bootstrap interval of :func:`auroc` over ``groups`` (one id per
+    row, e.g. the question a cycle answers) resampled with replacement; NaN with a single class.
+
+    Resample b gives question g a count c_bg (multinomial); row k weighs w_bk = c_b,g(k), and
+    ``AUROC_b = sum_{i pos, j neg} w_bi w_bj H(p_i - p_j) / (sum_i w_bi * sum_j w_bj)`` with H = 1 above, 1/2 at a tie.
+    """
+    p = p.detach().double().flatten()
+    y = y.detach().bool().flatten()
+    if len(groups) != p.numel():
+        raise ValueError(f"{p.numel()} scores but {len(groups)} group ids")
+    pos, neg = p[y], p[~y]
+    if pos.numel() == 0 or neg.numel() == 0:
+        return math.nan, math.nan
+    index: dict[str, int] = {}
+    row_group = torch.tensor([index.setdefault(g, len(index)) for g in groups])  # [K]
+    gen = torch.Generator().manual_seed(seed)
+    draws = torch.randint(0, len(index), (n_resamples, len(index)), generator=gen)  # [B, G]
+    counts = torch.zeros(n_resamples, len(index), dtype=torch.double).scatter_add_(
+        1, draws, torch.ones(draws.shape, dtype=torch.double))  # [B, G]
+    w = counts[:, row_group]  # [B, K]
+    w_pos, w_neg = w[:, y], w[:, ~y]  # [B, P], [B, Q]
+    wins = (pos.unsqueeze(1) > neg.unsqueeze(0)).double() + 0.5 * (pos.unsqueeze(1) == neg.unsqueeze(0)).double()
+    num = ((w_pos @ wins) * w_neg).sum(1)  # [B]
+    den = w_pos.sum(1) * w_neg.sum(1)
+    boot = num[den > 0] / den[den > 0]  # a resample without one of the classes has no AUROC
+    alpha = (1.0 - level) / 2.0
+    low, high = torch.quantile(boot, torch.tensor([alpha, 1.0 - alpha], dtype=torch.double)).tolist()
+    return float(low), float(high)
 
 
 def expected_calibration_error(p: torch.Tensor, y: torch.Tensor, num_bins: int = 10) -> float:

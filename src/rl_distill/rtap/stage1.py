@@ -5,7 +5,9 @@ One job: produce a trained :class:`~rl_distill.rtap.confidence.ConfidenceGenerat
 ``samples_per_question`` single cycles (paper: 128) with the same cycle sampler as the recursive rollouts; the
 verifier labels each cycle correct / not; each question's cycles are balanced to about 1:1 by subsampling its
 majority class; C_phi trains with class-balanced BCE and a linear lr decay. Held-out cycles, sampled the same way
-from validation questions and not balanced, give ``confidence/auroc`` and ``confidence/ece`` (10 bins).
+from validation questions and not balanced, give ``confidence/auroc`` and ``confidence/ece`` (10 bins), and
+``confidence/auroc_low`` / ``confidence/auroc_high``, the AUROC's 95% interval with the held-out questions resampled
+(:func:`~rl_distill.rtap.calibration.auroc_interval`).
 
 Where ``max_questions`` / ``eval_max_questions`` cap the questions, both sets are drawn over every difficulty level
 (:func:`~rl_distill.engine.validation.validation_subset`): the splits list their levels one after another, and the
@@ -28,7 +30,7 @@ import torch
 
 from rl_distill.engine.validation import validation_subset
 from rl_distill.rollout.base import RolloutConfig, encode_prompts
-from rl_distill.rtap.calibration import auroc, confidence_metrics
+from rl_distill.rtap.calibration import auroc, auroc_interval, confidence_metrics
 from rl_distill.rtap.confidence import ConfidenceGenerator, balance_per_question
 from rl_distill.rtap.trajectory import decode_cycle, generate_cycle
 from rl_distill.tasks.base import Example, Task, Verdict
@@ -180,5 +182,8 @@ def train_confidence_generator(policy: torch.nn.Module, tokenizer: Any, task: Ta
     if losses:
         metrics["confidence/final_train_loss"] = losses[-1]
     if held.labels:
-        metrics.update(confidence_metrics(generator.score(held.prompts, held.cycles), y_held))
+        scores = generator.score(held.prompts, held.cycles)
+        metrics.update(confidence_metrics(scores, y_held))
+        low, high = auroc_interval(scores, y_held, held.prompts, seed=cfg.seed)
+        metrics.update({"confidence/auroc_low": low, "confidence/auroc_high": high})
     return generator, metrics
