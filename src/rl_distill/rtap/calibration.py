@@ -28,10 +28,13 @@ def auroc(p: torch.Tensor, y: torch.Tensor) -> float:
     pos, neg = p[y], p[~y]
     if pos.numel() == 0 or neg.numel() == 0:
         return math.nan
-    # Pairwise comparison is O(P*Q); held-out sets here are small (hundreds to a few thousand cycles).
-    greater = (pos.unsqueeze(1) > neg.unsqueeze(0)).double().sum()
-    ties = (pos.unsqueeze(1) == neg.unsqueeze(0)).double().sum()
-    return float((greater + 0.5 * ties) / (pos.numel() * neg.numel()))
+    return float(_pair_wins(pos, neg).sum() / (pos.numel() * neg.numel()))
+
+
+def _pair_wins(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+    """[P, Q] H(pos_i - neg_j): 1 where the positive scores above the negative, 1/2 at a tie, else 0 (float64; its
+    sums are exact counts). Pairwise comparison is O(P*Q); held-out sets here are hundreds to a few thousand cycles."""
+    return (pos.unsqueeze(1) > neg.unsqueeze(0)).double() + 0.5 * (pos.unsqueeze(1) == neg.unsqueeze(0)).double()
 
 
 def auroc_interval(p: torch.Tensor, y: torch.Tensor, groups: Sequence[str], *, level: float = 0.95,
@@ -57,8 +60,7 @@ def auroc_interval(p: torch.Tensor, y: torch.Tensor, groups: Sequence[str], *, l
         1, draws, torch.ones(draws.shape, dtype=torch.double))  # [B, G]
     w = counts[:, row_group]  # [B, K]
     w_pos, w_neg = w[:, y], w[:, ~y]  # [B, P], [B, Q]
-    wins = (pos.unsqueeze(1) > neg.unsqueeze(0)).double() + 0.5 * (pos.unsqueeze(1) == neg.unsqueeze(0)).double()
-    num = ((w_pos @ wins) * w_neg).sum(1)  # [B]
+    num = ((w_pos @ _pair_wins(pos, neg)) * w_neg).sum(1)  # [B]
     den = w_pos.sum(1) * w_neg.sum(1)
     boot = num[den > 0] / den[den > 0]  # a resample without one of the classes has no AUROC
     alpha = (1.0 - level) / 2.0
