@@ -61,17 +61,14 @@ def rtap_section(table: pl.DataFrame, method: str, baseline: str, start: str,
 
         def series(key: str) -> str:
             """Each seed's value (with its ``<key>_low`` / ``<key>_high`` interval where logged), then the mean."""
-            def cell(s: int) -> str:
-                m = confidence[s]
-                value = f"{m.get(f'confidence/{key}', float('nan')):.3f}"
-                if f"confidence/{key}_low" in m and f"confidence/{key}_high" in m:
-                    value += f" [{m[f'confidence/{key}_low']:.3f}, {m[f'confidence/{key}_high']:.3f}]"
-                return value
+            def cell(m: Mapping[str, float], value: float) -> str:
+                low, high = m.get(f"confidence/{key}_low"), m.get(f"confidence/{key}_high")
+                return f"{value:.3f}" + ("" if low is None or high is None else f" [{low:.3f}, {high:.3f}]")
 
             values = [confidence[s].get(f"confidence/{key}", float("nan")) for s in seeds]
             finite = [v for v in values if v == v]
             mean = f" (mean {sum(finite) / len(finite):.3f})" if finite else ""
-            return " / ".join(cell(s) for s in seeds) + mean
+            return " / ".join(cell(confidence[s], v) for s, v in zip(seeds, values, strict=True)) + mean
 
         cycles = [int(confidence[s].get("confidence/num_cycles", 0)) for s in seeds]
         lines += ["", f"C_phi on held-out cycles (stage 1; validation questions, {', '.join(map(str, cycles))} "
